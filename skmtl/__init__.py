@@ -1,0 +1,9 @@
+"""Multi-task learning with scikit-learn's API, on PyTorch and skorch."""
+
+from ._batching import TensorBatchIterator
+from ._classifier import MultiTaskClassifier
+from ._net import MultiTaskNet
+
+__version__ = "0.1.0"
+
+__all__ = ["MultiTaskClassifier", "MultiTaskNet", "TensorBatchIterator", "__version__"]

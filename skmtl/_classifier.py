@@ -1,0 +1,497 @@
+"""The scikit-learn face of skmtl: validation, label encoding, predict and score."""
+
+import copy
+from contextlib import contextmanager
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.metrics import accuracy_score
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import type_of_target
+from sklearn.utils.validation import check_is_fitted, validate_data
+from skorch.dataset import Dataset
+from skorch.helper import predefined_split
+
+from ._batching import TensorBatchIterator
+from ._net import MultiTaskNet
+from .modules import CNN, MLP, MultiTaskModule
+
+__all__ = ["MultiTaskClassifier"]
+
+_TRUNKS = {"mlp": MLP, "cnn": CNN}
+_MODULE_PREFIXES = ("trunk__", "head__")
+_NET_PREFIXES = ("optimizer__", "iterator_train__", "iterator_valid__", "callbacks__")
+
+
+class MultiTaskClassifier(ClassifierMixin, BaseEstimator):
+    """A neural network with a shared trunk and one classification head per task.
+
+    Hard parameter sharing: every task's head reads the output of one trunk,
+    and the network is trained on the weighted sum of the tasks'
+    cross-entropies. ``fit(X, Y)`` takes one task per column of ``Y``; a 1-D
+    ``y`` makes it an ordinary single-task classifier, so the same estimator
+    gives the single-task baseline, alone or in
+    :class:`~sklearn.multioutput.MultiOutputClassifier`.
+
+    Training runs on a skorch net (:class:`~skmtl.MultiTaskNet`), kept as
+    ``net_``; its history records, per epoch and per batch, the total and
+    per-task losses and accuracies.
+
+    Parameters
+    ----------
+    trunk : {"mlp", "cnn"}, torch.nn.Module class or instance, default="mlp"
+        The shared part of the network. ``"mlp"`` is a
+        :class:`~skmtl.modules.MLP`, ``"cnn"`` a :class:`~skmtl.modules.CNN`
+        reading each row as an image; both get ``in_features`` from the data.
+        A module class is instantiated with the ``trunk__*`` parameters only;
+        an instance is copied at fit. Any trunk must map ``(n, n_features)``
+        float tensors to ``(n, width)``.
+
+    task_weights : array-like of shape (n_tasks,), default=None
+        Weight of each task's loss in the total loss. ``None`` gives every task
+        the weight ``1 / n_tasks``.
+
+    max_epochs : int, default=20
+        Number of passes over the training data.
+
+    batch_size : int, default=128
+        Number of rows per mini-batch, for training and prediction.
+
+    lr : float, default=1e-3
+        Learning rate of the optimizer.
+
+    optimizer : torch.optim.Optimizer class, default=torch.optim.Adam
+        Its other parameters are set with ``optimizer__*``, e.g.
+        ``optimizer__betas=(0.5, 0.999)``.
+
+    validation_fraction : float, default=None
+        Fraction of the training rows held out to score each epoch, stratified
+        on the first task where its classes allow. ``None`` trains on every
+        row and records no validation scores. Callbacks that monitor
+        validation scores, such as ``EarlyStopping``, need it.
+
+    callbacks : list of skorch callbacks or (name, callback) tuples, default=None
+        Added to skorch's default callbacks and copied at fit; the fitted ones
+        are in ``net_.callbacks_``. Set their parameters with
+        ``callbacks__<name>__<param>``.
+
+    device : str or torch.device, default="cpu"
+        Where to train and predict, e.g. ``"cuda"``.
+
+    warm_start : bool, default=False
+        Whether a new call to ``fit`` goes on training the fitted network
+        instead of starting afresh. Labels must then be among ``classes_``.
+
+    verbose : int, default=0
+        Whether skorch prints a table of scores after each epoch.
+
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, dropout, shuffling and the validation
+        split. Torch's global random state is left as it was.
+
+    **kwargs
+        Prefix-routed parameters, as in skorch: ``trunk__*`` go to the trunk
+        (e.g. ``trunk__hidden_units=(128, 64)``), ``head__*`` to each head (a
+        :class:`~skmtl.modules.MultiTaskModule` argument such as
+        ``head__hidden_units=(100,)``), and ``optimizer__*``,
+        ``iterator_train__*``, ``iterator_valid__*`` and ``callbacks__*`` to the
+        skorch net.
+
+    Attributes
+    ----------
+    classes_ : list of ndarray, or ndarray
+        The labels of each task, or of the only task when ``y`` is 1-D.
+
+    task_names_ : list of str
+        The tasks' names: the columns of a DataFrame ``Y``, the name of a Series
+        ``y``, or ``task_0``, ``task_1``, ...
+
+    n_features_in_ : int
+        Number of features seen during fit.
+
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when ``X`` has string column names.
+
+    net_ : MultiTaskNet
+        The trained skorch net; ``net_.history`` holds the scores per epoch.
+
+    See Also
+    --------
+    sklearn.multioutput.MultiOutputClassifier : One independent classifier per
+        task, the single-task baseline.
+    skmtl.metrics.task_scorer : Score one task in model selection.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skmtl import MultiTaskClassifier
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.normal(size=(200, 5))
+    >>> Y = np.column_stack([X[:, 0] > 0, np.where(X[:, 1] > 0, "up", "down")])
+    >>> clf = MultiTaskClassifier(max_epochs=30, random_state=0).fit(X, Y)
+    >>> clf.predict(X[:2])
+    array([['True', 'up'],
+           ['True', 'up']], dtype='<U5')
+    >>> [p.shape for p in clf.predict_proba(X[:2])]
+    [(2, 2), (2, 2)]
+    """
+
+    _parameter_constraints = {
+        "trunk": [StrOptions(set(_TRUNKS)), callable],
+        "task_weights": ["array-like", None],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "optimizer": [callable],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither"), None],
+        "callbacks": [list, None],
+        "device": [str, torch.device],
+        "warm_start": ["boolean"],
+        "verbose": ["verbose"],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(
+        self,
+        trunk="mlp",
+        *,
+        task_weights=None,
+        max_epochs=20,
+        batch_size=128,
+        lr=1e-3,
+        optimizer=torch.optim.Adam,
+        validation_fraction=None,
+        callbacks=None,
+        device="cpu",
+        warm_start=False,
+        verbose=0,
+        random_state=None,
+        **kwargs,
+    ):
+        self.trunk = trunk
+        self.task_weights = task_weights
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.optimizer = optimizer
+        self.validation_fraction = validation_fraction
+        self.callbacks = callbacks
+        self.device = device
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.random_state = random_state
+        vars(self).update(kwargs)
+
+    def get_params(self, deep=True):
+        return {**super().get_params(deep=deep), **self._extra_params()}
+
+    def set_params(self, **params):
+        # Routed parameters are stored as they come, and checked at fit.
+        named = self._get_param_names()
+        vars(self).update({k: params.pop(k) for k in list(params) if k not in named})
+        return super().set_params(**params) if params else self
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.single_output = True
+        tags.target_tags.multi_output = True
+        tags.classifier_tags.multi_label = True
+        return tags
+
+    def fit(self, X, y):
+        """Train the network on ``X`` and one or more tasks' labels.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Features; cast to float32.
+
+        y : array-like of shape (n_samples,) or (n_samples, n_tasks)
+            Labels of any type, one task per column. A DataFrame's column names
+            become the task names.
+
+        Returns
+        -------
+        self : MultiTaskClassifier
+            The fitted estimator.
+        """
+        self._validate_params()
+        _check_routed(self._extra_params())
+        continuing = self.warm_start and hasattr(self, "net_")
+        names = _task_names(y)
+        X, y = validate_data(
+            self, X, y, reset=not continuing, multi_output=True, dtype=np.float32
+        )
+        if y.ndim > 2:
+            raise ValueError(f"y must be 1-D or 2-D; got shape {y.shape}.")
+        Y = y.reshape(len(y), -1)
+        names = names or [f"task_{t}" for t in range(Y.shape[1])]
+        _check_label_types(Y, names)
+        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        if continuing:
+            codes = self._encode_with_fitted_classes(Y)
+        else:
+            classes, codes = zip(*(np.unique(col, return_inverse=True) for col in Y.T))
+            for name, task_classes in zip(names, classes):
+                if len(task_classes) < 2:
+                    raise ValueError(
+                        f"Task {name!r} has only one class ({task_classes[0]!r}); "
+                        "a classifier needs at least two classes."
+                    )
+            self.classes_ = list(classes) if y.ndim == 2 else classes[0]
+            self.task_names_ = names
+            codes = np.column_stack(codes)
+        train, valid = self._split_validation(codes, seed)
+        X_t = torch.tensor(X, device=self.device)
+        Y_t = torch.as_tensor(codes, dtype=torch.long, device=self.device)
+        with _seeded_torch(seed, self.device):
+            if not continuing:
+                self.net_ = self._make_net(X.shape[1])
+            self.net_.set_params(
+                train_split=None
+                if valid is None
+                else predefined_split(Dataset(X_t[valid], Y_t[valid]))
+            )
+            self.net_.partial_fit(Dataset(X_t[train], Y_t[train]))
+        return self
+
+    def predict_proba(self, X):
+        """Class probabilities of each task.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Features.
+
+        Returns
+        -------
+        proba : list of ndarray of shape (n_samples, n_classes_t), or ndarray
+            One array per task, columns in the order of ``classes_[t]``; a
+            single array when ``y`` was 1-D at fit.
+        """
+        logits = self._forward(X)
+        probas = [torch.softmax(z.double(), dim=1).numpy() for z in logits]
+        return probas if self._multi_output else probas[0]
+
+    def predict(self, X):
+        """The most probable label of each task.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Features.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples, n_tasks) or (n_samples,)
+            The original labels, one column per task; 1-D when ``y`` was 1-D at
+            fit.
+        """
+        logits = self._forward(X)
+        columns = [
+            classes[z.argmax(dim=1).numpy()]
+            for classes, z in zip(self._task_classes, logits)
+        ]
+        return _stack_columns(columns) if self._multi_output else columns[0]
+
+    def score(self, X, y, sample_weight=None):
+        """Subset accuracy: the fraction of rows with every task right.
+
+        For a 2-D ``y`` this is the score of
+        :class:`~sklearn.multioutput.MultiOutputClassifier`, so the default
+        scores of a multi-task net and of independent single-task nets in
+        ``cross_val_score`` or ``GridSearchCV`` compare directly. For a 1-D
+        ``y`` it is plain accuracy. Use :func:`skmtl.metrics.task_scorer` for
+        one task's score.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Features.
+
+        y : array-like of shape (n_samples,) or (n_samples, n_tasks)
+            True labels.
+
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the rows.
+
+        Returns
+        -------
+        score : float
+            The weighted fraction of rows whose labels are all predicted right.
+        """
+        y_pred = self.predict(X)
+        if not self._multi_output:
+            return accuracy_score(y, y_pred, sample_weight=sample_weight)
+        all_right = np.all(np.asarray(y).reshape(y_pred.shape) == y_pred, axis=1)
+        return float(np.average(all_right, weights=sample_weight))
+
+    @property
+    def _multi_output(self):
+        return isinstance(self.classes_, list)
+
+    @property
+    def _task_classes(self):
+        return self.classes_ if self._multi_output else [self.classes_]
+
+    def _extra_params(self):
+        """The parameters given beyond the signature's: the routed ones."""
+        named = self._get_param_names()
+        return {
+            k: v
+            for k, v in vars(self).items()
+            if k not in named and not k.startswith("_") and not k.endswith("_")
+        }
+
+    def _routed(self, prefixes):
+        return {k: v for k, v in vars(self).items() if k.startswith(prefixes)}
+
+    def _params_for(self, prefix):
+        start = len(prefix) + 2
+        return {k[start:]: v for k, v in self._routed(prefix + "__").items()}
+
+    def _make_trunk(self, n_features):
+        params = self._params_for("trunk")
+        if isinstance(self.trunk, str):
+            return _TRUNKS[self.trunk](n_features, **params)
+        if isinstance(self.trunk, torch.nn.Module):
+            if params:
+                raise ValueError(
+                    "trunk__* parameters configure a trunk given by name or class; "
+                    f"got a module instance and {sorted(params)}."
+                )
+            return copy.deepcopy(self.trunk)
+        if isinstance(self.trunk, type) and issubclass(self.trunk, torch.nn.Module):
+            return self.trunk(**params)
+        raise TypeError(
+            "trunk must be 'mlp', 'cnn', a torch.nn.Module class or instance; "
+            f"got {self.trunk!r}."
+        )
+
+    def _make_net(self, n_features):
+        n_tasks = len(self.task_names_)
+        weights = self.task_weights
+        if weights is None:
+            weights = [1.0 / n_tasks] * n_tasks
+        weights = np.asarray(weights, dtype=float)
+        if weights.shape != (n_tasks,) or not np.all(np.isfinite(weights)):
+            raise ValueError(
+                f"task_weights must hold {n_tasks} finite numbers, one per task; "
+                f"got {self.task_weights!r}."
+            )
+        module = MultiTaskModule(
+            self._make_trunk(n_features),
+            n_features,
+            [len(c) for c in self._task_classes],
+            **self._params_for("head"),
+        )
+        return MultiTaskNet(
+            module,
+            task_names=self.task_names_,
+            task_weights=weights.tolist(),
+            optimizer=self.optimizer,
+            lr=self.lr,
+            max_epochs=self.max_epochs,
+            batch_size=self.batch_size,
+            iterator_train=TensorBatchIterator,
+            iterator_valid=TensorBatchIterator,
+            iterator_train__shuffle=True,
+            callbacks=copy.deepcopy(self.callbacks),
+            device=self.device,
+            verbose=self.verbose,
+            **self._routed(_NET_PREFIXES),
+        ).initialize()
+
+    def _encode_with_fitted_classes(self, Y):
+        if Y.shape[1] != len(self.task_names_):
+            raise ValueError(
+                f"y has {Y.shape[1]} tasks, but the fitted network has "
+                f"{len(self.task_names_)}; warm_start needs the same tasks."
+            )
+        codes = np.empty(Y.shape, dtype=np.int64)
+        for t, (name, classes) in enumerate(zip(self.task_names_, self._task_classes)):
+            unknown = np.setdiff1d(Y[:, t], classes)
+            if unknown.size:
+                raise ValueError(
+                    f"Task {name!r} has labels not seen in the first fit: "
+                    f"{unknown.tolist()}; warm_start needs the same classes."
+                )
+            codes[:, t] = np.searchsorted(classes, Y[:, t])
+        return codes
+
+    def _split_validation(self, codes, seed):
+        """Row indices of the training and validation parts."""
+        rows = np.arange(len(codes))
+        if self.validation_fraction is None:
+            return rows, None
+        first_task = codes[:, 0]
+        n_valid = int(np.ceil(self.validation_fraction * len(rows)))
+        n_classes = first_task.max() + 1
+        stratifiable = (
+            np.bincount(first_task).min() >= 2
+            and min(n_valid, len(rows) - n_valid) >= n_classes
+        )
+        return train_test_split(
+            rows,
+            test_size=n_valid,
+            random_state=seed,
+            stratify=first_task if stratifiable else None,
+        )
+
+    def _forward(self, X):
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=np.float32)
+        return self.net_.forward(Dataset(torch.tensor(X, device=self.device), None))
+
+
+def _check_routed(params):
+    unknown = [k for k in params if not k.startswith(_MODULE_PREFIXES + _NET_PREFIXES)]
+    if unknown:
+        raise TypeError(
+            f"MultiTaskClassifier got unexpected parameters {sorted(unknown)}; "
+            "routed parameters start with one of "
+            f"{', '.join(_MODULE_PREFIXES + _NET_PREFIXES)}."
+        )
+
+
+def _task_names(y):
+    """Task names carried by a DataFrame's columns or a Series' name."""
+    if hasattr(y, "columns"):
+        return [str(c) for c in y.columns]
+    if getattr(y, "name", None) is not None:
+        return [str(y.name)]
+    return None
+
+
+def _check_label_types(Y, names):
+    for name, column in zip(names, Y.T):
+        kind = type_of_target(column)
+        if kind not in ("binary", "multiclass"):
+            raise ValueError(
+                f"Unknown label type: task {name!r} has {kind} labels; a "
+                "classifier needs discrete classes (integers or strings)."
+            )
+
+
+def _stack_columns(columns):
+    """One 2-D array from per-task label columns, object dtype if their kinds differ."""
+    if len({c.dtype.kind for c in columns}) == 1:
+        return np.column_stack(columns)
+    stacked = np.empty((len(columns[0]), len(columns)), dtype=object)
+    for t, column in enumerate(columns):
+        stacked[:, t] = column
+    return stacked
+
+
+@contextmanager
+def _seeded_torch(seed, device):
+    """Seed torch inside the block and restore its global random state after."""
+    cuda = torch.device(device).type == "cuda" and torch.cuda.is_available()
+    devices = [torch.device(device).index or torch.cuda.current_device()] if cuda else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
