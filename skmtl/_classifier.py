@@ -226,16 +226,15 @@ class MultiTaskClassifier(ClassifierMixin, BaseEstimator):
         X, y = validate_data(
             self, X, y, reset=not continuing, multi_output=True, dtype=np.float32
         )
-        if y.ndim > 2:
-            raise ValueError(f"y must be 1-D or 2-D; got shape {y.shape}.")
         Y = y.reshape(len(y), -1)
         names = names or [f"task_{t}" for t in range(Y.shape[1])]
-        _check_label_types(Y, names)
+        columns = [_task_labels(column, name) for column, name in zip(Y.T, names)]
+        weights = _task_weights(self.task_weights, len(names))
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         if continuing:
-            codes = self._encode_with_fitted_classes(Y)
+            codes = self._encode_with_fitted_classes(columns)
         else:
-            classes, codes = zip(*(np.unique(col, return_inverse=True) for col in Y.T))
+            classes, codes = zip(*(np.unique(c, return_inverse=True) for c in columns))
             for name, task_classes in zip(names, classes):
                 if len(task_classes) < 2:
                     raise ValueError(
@@ -250,7 +249,7 @@ class MultiTaskClassifier(ClassifierMixin, BaseEstimator):
         Y_t = torch.as_tensor(codes, dtype=torch.long, device=self.device)
         with _seeded_torch(seed, self.device):
             if not continuing:
-                self.net_ = self._make_net(X.shape[1])
+                self.net_ = self._make_net(X.shape[1], weights)
             self.net_.set_params(
                 train_split=None
                 if valid is None
@@ -372,17 +371,7 @@ class MultiTaskClassifier(ClassifierMixin, BaseEstimator):
             f"got {self.trunk!r}."
         )
 
-    def _make_net(self, n_features):
-        n_tasks = len(self.task_names_)
-        weights = self.task_weights
-        if weights is None:
-            weights = [1.0 / n_tasks] * n_tasks
-        weights = np.asarray(weights, dtype=float)
-        if weights.shape != (n_tasks,) or not np.all(np.isfinite(weights)):
-            raise ValueError(
-                f"task_weights must hold {n_tasks} finite numbers, one per task; "
-                f"got {self.task_weights!r}."
-            )
+    def _make_net(self, n_features, task_weights):
         module = MultiTaskModule(
             self._make_trunk(n_features),
             n_features,
@@ -392,7 +381,7 @@ class MultiTaskClassifier(ClassifierMixin, BaseEstimator):
         return MultiTaskNet(
             module,
             task_names=self.task_names_,
-            task_weights=weights.tolist(),
+            task_weights=task_weights,
             optimizer=self.optimizer,
             lr=self.lr,
             max_epochs=self.max_epochs,
@@ -406,22 +395,22 @@ class MultiTaskClassifier(ClassifierMixin, BaseEstimator):
             **self._routed(_NET_PREFIXES),
         ).initialize()
 
-    def _encode_with_fitted_classes(self, Y):
-        if Y.shape[1] != len(self.task_names_):
+    def _encode_with_fitted_classes(self, columns):
+        if len(columns) != len(self.task_names_):
             raise ValueError(
-                f"y has {Y.shape[1]} tasks, but the fitted network has "
+                f"y has {len(columns)} tasks, but the fitted network has "
                 f"{len(self.task_names_)}; warm_start needs the same tasks."
             )
-        codes = np.empty(Y.shape, dtype=np.int64)
-        for t, (name, classes) in enumerate(zip(self.task_names_, self._task_classes)):
-            unknown = np.setdiff1d(Y[:, t], classes)
+        codes = []
+        for name, classes, column in zip(self.task_names_, self._task_classes, columns):
+            unknown = np.setdiff1d(column, classes)
             if unknown.size:
                 raise ValueError(
                     f"Task {name!r} has labels not seen in the first fit: "
                     f"{unknown.tolist()}; warm_start needs the same classes."
                 )
-            codes[:, t] = np.searchsorted(classes, Y[:, t])
-        return codes
+            codes.append(np.searchsorted(classes, column))
+        return np.column_stack(codes)
 
     def _split_validation(self, codes, seed):
         """Row indices of the training and validation parts."""
@@ -467,14 +456,32 @@ def _task_names(y):
     return None
 
 
-def _check_label_types(Y, names):
-    for name, column in zip(names, Y.T):
-        kind = type_of_target(column)
-        if kind not in ("binary", "multiclass"):
-            raise ValueError(
-                f"Unknown label type: task {name!r} has {kind} labels; a "
-                "classifier needs discrete classes (integers or strings)."
-            )
+def _task_weights(task_weights, n_tasks):
+    if task_weights is None:
+        return [1.0 / n_tasks] * n_tasks
+    weights = np.asarray(task_weights, dtype=float)
+    if weights.shape != (n_tasks,) or not np.all(np.isfinite(weights)):
+        raise ValueError(
+            f"task_weights must hold {n_tasks} finite numbers, one per task; "
+            f"got {task_weights!r}."
+        )
+    return weights.tolist()
+
+
+def _task_labels(column, name):
+    """One task's labels, checked to be classes, in their natural dtype."""
+    if column.dtype == object:
+        # Columns of a mixed-type DataFrame come as objects; restore ints or strings.
+        if len({isinstance(label, str) for label in column}) > 1:
+            raise ValueError(f"Task {name!r} mixes string and numeric labels.")
+        column = np.array(column.tolist())
+    kind = type_of_target(column)
+    if kind not in ("binary", "multiclass"):
+        raise ValueError(
+            f"Unknown label type: task {name!r} has {kind} labels; a classifier "
+            "needs discrete classes (integers or strings)."
+        )
+    return column
 
 
 def _stack_columns(columns):
@@ -491,7 +498,9 @@ def _stack_columns(columns):
 def _seeded_torch(seed, device):
     """Seed torch inside the block and restore its global random state after."""
     cuda = torch.device(device).type == "cuda" and torch.cuda.is_available()
-    devices = [torch.device(device).index or torch.cuda.current_device()] if cuda else []
+    devices = (
+        [torch.device(device).index or torch.cuda.current_device()] if cuda else []
+    )
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
         yield

@@ -80,7 +80,9 @@ class _TaskScorer:
 
     def __call__(self, estimator, X, y, **kwargs):
         t = _task_index(self.task, estimator, y)
-        return self.scorer(_TaskView(estimator, t), X, _label_columns(y)[:, t], **kwargs)
+        return self.scorer(
+            _TaskView(estimator, t), X, _label_columns(y)[:, t], **kwargs
+        )
 
     def __repr__(self):
         return f"task_scorer({self.task!r}, {self.scorer!r})"

@@ -1,4 +1,4 @@
-"""Torch modules for hard parameter sharing: trunks, heads and the module joining them."""
+"""Torch modules for hard parameter sharing: trunks, heads and what joins them."""
 
 import math
 
