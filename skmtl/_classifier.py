@@ -133,9 +133,10 @@ class MultiTaskClassifier(ClassifierMixin, BaseEstimator):
     >>> X = rng.normal(size=(200, 5))
     >>> Y = np.column_stack([X[:, 0] > 0, np.where(X[:, 1] > 0, "up", "down")])
     >>> clf = MultiTaskClassifier(max_epochs=30, random_state=0).fit(X, Y)
-    >>> clf.predict(X[:2])
-    array([['True', 'up'],
-           ['True', 'up']], dtype='<U5')
+    >>> clf.classes_
+    [array(['False', 'True'], dtype='<U5'), array(['down', 'up'], dtype='<U5')]
+    >>> clf.predict(X[:2]).shape
+    (2, 2)
     >>> [p.shape for p in clf.predict_proba(X[:2])]
     [(2, 2), (2, 2)]
     """

@@ -1,0 +1,406 @@
+import gzip
+import os
+import re
+import shutil
+import struct
+from pathlib import Path
+from urllib.error import URLError
+
+import numpy as np
+import pytest
+from numpy.testing import assert_array_equal
+from torchvision.datasets import FashionMNIST
+
+from skmtl.datasets import get_data_home, load_fashion_mnist
+
+FILES = [
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+]
+ITEMS = list(FashionMNIST.classes)
+GROUP_OF = {
+    "Sandal": "shoes",
+    "Sneaker": "shoes",
+    "Ankle boot": "shoes",
+    "Dress": "gendered",
+    "Shirt": "gendered",
+    "Bag": "gendered",
+    "T-shirt/top": "unisex",
+    "Trouser": "unisex",
+    "Pullover": "unisex",
+    "Coat": "unisex",
+}
+
+
+def _has_files(data_home):
+    raw = Path(data_home, "FashionMNIST", "raw")
+    return all((raw / name).is_file() for name in FILES) or all(
+        (raw / f"{name}.gz").is_file() for name in FILES
+    )
+
+
+# The real data: the read-only shared folder next to the repository, else SKMTL_DATA.
+_CANDIDATES = [Path(__file__).parents[2].parent / "shared" / "data"]
+if os.environ.get("SKMTL_DATA"):
+    _CANDIDATES.append(Path(os.environ["SKMTL_DATA"]).expanduser())
+REAL_DATA_HOME = next((home for home in _CANDIDATES if _has_files(home)), None)
+requires_real_data = pytest.mark.skipif(
+    REAL_DATA_HOME is None,
+    reason="Fashion-MNIST files not found in ../shared/data or SKMTL_DATA",
+)
+
+
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch):
+    """Make every download fail at once, without touching the network."""
+    monkeypatch.setattr(FashionMNIST, "mirrors", ["file:///nonexistent/"])
+
+
+def idx_bytes(array):
+    """``array`` as an IDX file of unsigned bytes, as in Fashion-MNIST."""
+    array = np.asarray(array, dtype=np.uint8)
+    header = struct.pack(f">I{array.ndim}I", 0x0800 + array.ndim, *array.shape)
+    return header + array.tobytes()
+
+
+def write_idx(path, array):
+    Path(path).write_bytes(idx_bytes(array))
+
+
+SMALL = {
+    "train": (np.arange(5 * 28 * 28).reshape(5, 28, 28) % 256, [0, 5, 6, 8, 9]),
+    "t10k": (255 - np.arange(3 * 28 * 28).reshape(3, 28, 28) % 256, [1, 7, 3]),
+}
+
+
+@pytest.fixture
+def small_home(tmp_path):
+    """A data folder with small, valid, decompressed files."""
+    raw = tmp_path / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True)
+    for prefix, (images, labels) in SMALL.items():
+        write_idx(raw / f"{prefix}-images-idx3-ubyte", images)
+        write_idx(raw / f"{prefix}-labels-idx1-ubyte", labels)
+    return tmp_path
+
+
+def listing(folder):
+    """Every path under ``folder``, with its size and modification time."""
+    return {
+        path: (path.stat().st_size, path.stat().st_mtime_ns)
+        for path in [Path(folder), *Path(folder).rglob("*")]
+    }
+
+
+def assert_guidance(message, raw):
+    assert str(raw) in message
+    for name in FILES:
+        assert name in message
+    assert "SKMTL_DATA" in message and "data_home" in message
+    assert "apt-get install dataset-fashion-mnist" in message
+
+
+# get_data_home
+
+
+def test_get_data_home_argument_beats_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("SKMTL_DATA", str(tmp_path / "env"))
+    assert get_data_home(tmp_path / "arg") == tmp_path / "arg"
+    assert get_data_home(str(tmp_path / "arg")) == tmp_path / "arg"
+
+
+def test_get_data_home_environment_beats_default(monkeypatch, tmp_path):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("SKMTL_DATA", "~/env")
+    assert get_data_home() == tmp_path / "env"
+
+
+@pytest.mark.parametrize("env", [None, ""])
+def test_get_data_home_default(monkeypatch, tmp_path, env):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    if env is None:
+        monkeypatch.delenv("SKMTL_DATA", raising=False)
+    else:
+        monkeypatch.setenv("SKMTL_DATA", env)
+    assert get_data_home() == tmp_path / "skmtl_data"
+    assert not (tmp_path / "skmtl_data").exists()
+
+
+# Small files written by the tests
+
+
+@pytest.mark.parametrize("subset", ["train", "test", "all"])
+def test_load_small_files(small_home, subset):
+    prefixes = {"train": ["train"], "test": ["t10k"], "all": ["train", "t10k"]}
+    images = np.concatenate([SMALL[p][0] for p in prefixes[subset]])
+    items = np.concatenate([SMALL[p][1] for p in prefixes[subset]])
+
+    bunch = load_fashion_mnist(subset=subset, data_home=small_home, download=False)
+
+    assert bunch.data.dtype == np.float32 and bunch.target.dtype == np.int64
+    assert bunch.data.shape == (len(items), 784)
+    assert bunch.target.shape == (len(items), 2)
+    np.testing.assert_allclose(bunch.data, images.reshape(-1, 784) / 255, rtol=1e-6)
+    assert_array_equal(bunch.target[:, 0], items)
+    assert_array_equal(bunch.target[:, 1], bunch.item_to_group[items])
+
+
+def test_bunch_names_and_groups(small_home):
+    bunch = load_fashion_mnist(data_home=small_home)
+
+    assert bunch.target_names == ["item", "group"]
+    assert bunch.target_classes == {
+        "item": ITEMS,
+        "group": ["shoes", "gendered", "unisex"],
+    }
+    assert bunch.item_to_group.shape == (10,)
+    groups = bunch.target_classes["group"]
+    for item, group in zip(ITEMS, bunch.item_to_group, strict=True):
+        assert groups[group] == GROUP_OF[item]
+    for word in ["Fashion-MNIST", "item", "group", "shoes", "gendered", "unisex"]:
+        assert word in bunch.DESCR
+    # The Bunch holds copies: changing them leaves the next call alone.
+    bunch.item_to_group[:] = 0
+    bunch.target_classes["item"].clear()
+    again = load_fashion_mnist(data_home=small_home)
+    assert again.item_to_group.any() and again.target_classes["item"] == ITEMS
+
+
+def test_return_X_y(small_home):
+    bunch = load_fashion_mnist(data_home=small_home)
+    X, Y = load_fashion_mnist(data_home=small_home, return_X_y=True)
+    assert_array_equal(X, bunch.data)
+    assert_array_equal(Y, bunch.target)
+
+
+@pytest.mark.parametrize("subset", ["training", "TRAIN", None])
+def test_invalid_subset(small_home, subset):
+    with pytest.raises(ValueError, match="subset must be 'train', 'test' or 'all'"):
+        load_fashion_mnist(subset=subset, data_home=small_home)
+
+
+def test_read_only_folder_with_decompressed_files(small_home):
+    """Nothing is written, even by root, whom permission bits do not stop."""
+    folders = [small_home, small_home / "FashionMNIST", small_home / "FashionMNIST/raw"]
+    before = listing(small_home)
+    for folder in folders:
+        folder.chmod(0o555)
+    try:
+        bunch = load_fashion_mnist(subset="all", data_home=small_home)
+    finally:
+        for folder in folders:
+            folder.chmod(0o755)
+    assert bunch.data.shape == (8, 784)
+    assert listing(small_home) == before
+
+
+def _truncate(data):
+    return data[:-10]
+
+
+def _header_only(data):
+    return data[:3]
+
+
+def _bad_magic(data):
+    return b"\xde\xad\xbe\xef" + data[4:]
+
+
+def _bad_dtype(data):
+    return b"\x00\x00\x09" + data[3:]  # signed bytes instead of unsigned
+
+
+@pytest.mark.parametrize("corrupt", [_truncate, _header_only, _bad_magic, _bad_dtype])
+@pytest.mark.parametrize("name", ["train-images-idx3-ubyte", "train-labels-idx1-ubyte"])
+def test_corrupt_file(small_home, name, corrupt):
+    path = small_home / "FashionMNIST" / "raw" / name
+    path.write_bytes(corrupt(path.read_bytes()))
+    with pytest.raises(ValueError, match=re.escape(str(path))):
+        load_fashion_mnist(data_home=small_home)
+
+
+def test_images_and_labels_differ_in_number(small_home):
+    raw = small_home / "FashionMNIST" / "raw"
+    write_idx(raw / "train-labels-idx1-ubyte", [0, 1, 2])
+    with pytest.raises(ValueError, match="3 labels for the 5 images"):
+        load_fashion_mnist(data_home=small_home)
+
+
+def test_label_out_of_range(small_home):
+    raw = small_home / "FashionMNIST" / "raw"
+    write_idx(raw / "train-labels-idx1-ubyte", [0, 1, 2, 3, 10])
+    with pytest.raises(ValueError, match="labels outside 0-9"):
+        load_fashion_mnist(data_home=small_home)
+
+
+def test_images_not_28x28(small_home):
+    raw = small_home / "FashionMNIST" / "raw"
+    write_idx(raw / "train-images-idx3-ubyte", np.zeros((5, 14, 14)))
+    with pytest.raises(ValueError, match="shape 14x14, not 28x28"):
+        load_fashion_mnist(data_home=small_home)
+
+
+@pytest.mark.parametrize("missing", FILES)
+def test_missing_file_without_download(small_home, missing):
+    raw = small_home / "FashionMNIST" / "raw"
+    (raw / missing).unlink()
+    with pytest.raises(FileNotFoundError, match="download=False") as excinfo:
+        load_fashion_mnist(data_home=small_home, download=False)
+    assert_guidance(str(excinfo.value), raw)
+
+
+def test_failing_download(tmp_path):
+    raw = tmp_path / "home" / "FashionMNIST" / "raw"
+    with pytest.raises(FileNotFoundError, match="could not be downloaded") as excinfo:
+        load_fashion_mnist(data_home=tmp_path / "home")
+    assert_guidance(str(excinfo.value), raw)
+    assert isinstance(excinfo.value.__cause__, RuntimeError)  # torchvision's
+
+
+def test_failing_download_url_error(tmp_path, monkeypatch):
+    def fail(*args, **kwargs):
+        raise URLError("no network")
+
+    monkeypatch.setattr("torchvision.datasets.mnist.download_and_extract_archive", fail)
+    with pytest.raises(FileNotFoundError, match="could not be downloaded") as excinfo:
+        load_fashion_mnist(data_home=tmp_path)
+    assert "no network" in str(excinfo.value.__cause__)
+
+
+def fake_download(url, download_root, filename, md5):
+    """Stand in for torchvision's download: write the small decompressed file."""
+    name = filename.removesuffix(".gz")
+    images, labels = SMALL[name.split("-")[0]]
+    write_idx(Path(download_root, name), images if "images" in name else labels)
+
+
+@pytest.mark.parametrize("read_only", [False, True])
+def test_download(tmp_path, monkeypatch, read_only):
+    """A download lasts in a writable data_home; a read-only one is left alone."""
+    monkeypatch.setattr(
+        "torchvision.datasets.mnist.download_and_extract_archive", fake_download
+    )
+    home = tmp_path / "home"
+    home.mkdir(mode=0o555 if read_only else 0o755)
+    try:
+        bunch = load_fashion_mnist(subset="all", data_home=home / "data")
+    finally:
+        home.chmod(0o755)
+    assert_array_equal(bunch.target[:, 0], SMALL["train"][1] + SMALL["t10k"][1])
+    raw = home / "data" / "FashionMNIST" / "raw"
+    if read_only:
+        assert list(home.iterdir()) == []
+    else:
+        assert sorted(path.name for path in raw.iterdir()) == sorted(FILES)
+
+
+def _write_bad_archives(raw):
+    """Valid gzipped IDX files, whose MD5s are not those torchvision expects."""
+    raw.mkdir(parents=True)
+    for prefix, (images, labels) in SMALL.items():
+        for kind, array in [("images-idx3", images), ("labels-idx1", labels)]:
+            archive = raw / f"{prefix}-{kind}-ubyte.gz"
+            archive.write_bytes(gzip.compress(idx_bytes(array)))
+
+
+@pytest.mark.parametrize("download", [True, False])
+def test_archive_with_wrong_md5(tmp_path, download):
+    raw = tmp_path / "FashionMNIST" / "raw"
+    _write_bad_archives(raw)
+    with pytest.raises(FileNotFoundError, match="MD5") as excinfo:
+        load_fashion_mnist(data_home=tmp_path, download=download)
+    assert_guidance(str(excinfo.value), raw)
+    # download=False rejects the archives without asking torchvision.
+    assert (excinfo.value.__cause__ is None) == (not download)
+
+
+def test_read_only_folder_with_wrong_archives(tmp_path):
+    """torchvision works on copies of the archives: it writes nothing here."""
+    raw = tmp_path / "FashionMNIST" / "raw"
+    _write_bad_archives(raw)
+    before = listing(tmp_path)
+    folders = [tmp_path, tmp_path / "FashionMNIST", raw]
+    for folder in folders:
+        folder.chmod(0o555)
+    try:
+        with pytest.raises(FileNotFoundError, match="could not be downloaded"):
+            load_fashion_mnist(data_home=tmp_path)
+    finally:
+        for folder in folders:
+            folder.chmod(0o755)
+    assert listing(tmp_path) == before
+
+
+# The real data, from a read-only folder
+
+
+@pytest.fixture(scope="module")
+def real_listing():
+    """The real data folder's listing, before any test loads from it."""
+    return listing(REAL_DATA_HOME / "FashionMNIST")
+
+
+@pytest.fixture(scope="module")
+def real_train(real_listing):
+    return load_fashion_mnist(subset="train", data_home=REAL_DATA_HOME)
+
+
+@pytest.fixture(scope="module")
+def real_test(real_listing):
+    return load_fashion_mnist(subset="test", data_home=REAL_DATA_HOME, download=False)
+
+
+@requires_real_data
+@pytest.mark.parametrize(
+    "subset, n_samples, group_counts",
+    [
+        ("train", 60_000, [18_000, 18_000, 24_000]),
+        ("test", 10_000, [3_000, 3_000, 4_000]),
+    ],
+)
+def test_real_data(real_train, real_test, subset, n_samples, group_counts):
+    bunch = real_train if subset == "train" else real_test
+    X, Y = bunch.data, bunch.target
+
+    assert X.shape == (n_samples, 784) and X.dtype == np.float32
+    assert Y.shape == (n_samples, 2) and Y.dtype == np.int64
+    assert X.min() == 0 and X.max() == 1
+    assert_array_equal(np.bincount(Y[:, 0]), [n_samples // 10] * 10)
+    assert_array_equal(Y[:, 1], bunch.item_to_group[Y[:, 0]])
+    assert_array_equal(np.bincount(Y[:, 1]), group_counts)
+
+
+@requires_real_data
+def test_real_data_all_return_X_y(real_train, real_test):
+    X, Y = load_fashion_mnist(subset="all", data_home=REAL_DATA_HOME, return_X_y=True)
+
+    assert X.shape == (70_000, 784) and Y.shape == (70_000, 2)
+    assert_array_equal(X[:60_000], real_train.data)
+    assert_array_equal(X[60_000:], real_test.data)
+    assert_array_equal(Y, np.concatenate([real_train.target, real_test.target]))
+
+
+@requires_real_data
+def test_real_archives_in_writable_folder_are_decompressed_there(tmp_path, real_test):
+    real_raw = REAL_DATA_HOME / "FashionMNIST" / "raw"
+    if not all((real_raw / f"{name}.gz").is_file() for name in FILES):
+        pytest.skip("the real data folder holds no .gz archives")
+    raw = tmp_path / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in FILES:
+        shutil.copyfile(real_raw / f"{name}.gz", raw / f"{name}.gz")
+
+    bunch = load_fashion_mnist(subset="test", data_home=tmp_path, download=False)
+
+    assert_array_equal(bunch.data, real_test.data)
+    assert all((raw / name).is_file() for name in FILES)  # a lasting cache
+    (raw / "t10k-images-idx3-ubyte.gz").unlink()  # now read without the archives
+    again = load_fashion_mnist(subset="test", data_home=tmp_path, download=False)
+    assert_array_equal(again.target, real_test.target)
+
+
+@requires_real_data
+def test_real_data_folder_is_left_untouched(real_listing, real_train, real_test):
+    assert listing(REAL_DATA_HOME / "FashionMNIST") == real_listing
