@@ -69,9 +69,11 @@ class MultiTaskClassifier(ClassifierMixin, BaseEstimator):
         ``optimizer__betas=(0.5, 0.999)``.
 
     validation_fraction : float, default=None
-        Fraction of the training rows held out to score each epoch, stratified
-        on the first task where its classes allow. ``None`` trains on every
-        row and records no validation scores. Callbacks that monitor
+        Fraction of the training rows held out to score each epoch. They are
+        drawn from ``random_state`` alone, whatever the targets, so that
+        multi-task and single-task nets fitted on the same rows with the same
+        ``random_state`` are validated on the same rows. ``None`` trains on
+        every row and records no validation scores; callbacks that monitor
         validation scores, such as ``EarlyStopping``, need it.
 
     callbacks : list of skorch callbacks or (name, callback) tuples, default=None
@@ -245,7 +247,7 @@ class MultiTaskClassifier(ClassifierMixin, BaseEstimator):
             self.classes_ = list(classes) if y.ndim == 2 else classes[0]
             self.task_names_ = names
             codes = np.column_stack(codes)
-        train, valid = self._split_validation(codes, seed)
+        train, valid = self._split_validation(len(X), seed)
         X_t = torch.tensor(X, device=self.device)
         Y_t = torch.as_tensor(codes, dtype=torch.long, device=self.device)
         with _seeded_torch(seed, self.device):
@@ -413,23 +415,15 @@ class MultiTaskClassifier(ClassifierMixin, BaseEstimator):
             codes.append(np.searchsorted(classes, column))
         return np.column_stack(codes)
 
-    def _split_validation(self, codes, seed):
+    def _split_validation(self, n_samples, seed):
         """Row indices of the training and validation parts."""
-        rows = np.arange(len(codes))
+        rows = np.arange(n_samples)
         if self.validation_fraction is None:
             return rows, None
-        first_task = codes[:, 0]
-        n_valid = int(np.ceil(self.validation_fraction * len(rows)))
-        n_classes = first_task.max() + 1
-        stratifiable = (
-            np.bincount(first_task).min() >= 2
-            and min(n_valid, len(rows) - n_valid) >= n_classes
-        )
+        # Not stratified: the rows then depend on the seed alone, and nets fitted
+        # on the same data with the same random_state are validated alike.
         return train_test_split(
-            rows,
-            test_size=n_valid,
-            random_state=seed,
-            stratify=first_task if stratifiable else None,
+            rows, test_size=self.validation_fraction, random_state=seed
         )
 
     def _forward(self, X):

@@ -106,8 +106,9 @@ class CNN(nn.Module):
     kernel_size : int, default=3
         Size of the square convolution kernels.
 
-    padding : {"same", "valid"} or int, default="same"
-        Padding of each convolution.
+    padding : {"valid", "same"} or int, default="valid"
+        Padding of each convolution; ``"valid"`` (none) is the study's, and
+        the default of TensorFlow and Keras.
 
     pool_after : tuple of int, default=(0, 1)
         Indices of the convolutions followed by 2x2 max-pooling.
@@ -136,7 +137,7 @@ class CNN(nn.Module):
         input_shape=None,
         channels=(32, 64, 128),
         kernel_size=3,
-        padding="same",
+        padding="valid",
         pool_after=(0, 1),
         dense_units=(1024,),
         activation="relu",
@@ -171,8 +172,14 @@ class CNN(nn.Module):
             depth = width
         layers.append(nn.Flatten())
         self.features = nn.Sequential(*layers)
-        with torch.no_grad():
-            n_flat = self.features(torch.zeros(1, *self.input_shape)).shape[1]
+        try:
+            with torch.no_grad():
+                n_flat = self.features(torch.zeros(1, *self.input_shape)).shape[1]
+        except RuntimeError as err:
+            raise ValueError(
+                f"Images of shape {self.input_shape} are too small for these "
+                f"convolutions and poolings: {err}"
+            ) from err
         self.dense = MLP(n_flat, dense_units, activation, dropout, batch_norm)
         self.out_features = self.dense.out_features
 

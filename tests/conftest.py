@@ -1,6 +1,10 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 from sklearn.datasets import make_classification
+
+from skmtl.datasets import get_data_home
 
 
 @pytest.fixture(scope="session")
@@ -18,3 +22,18 @@ def two_tasks():
     )
     group = np.array(["even", "odd"])[item % 2]
     return X, np.column_stack([item, group]).astype(object), item, group
+
+
+_SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def fashion_mnist_home():
+    """A folder holding the real Fashion-MNIST files (read-only in CI), or skip.
+
+    The shared folder beside the project comes first, then ``SKMTL_DATA``.
+    """
+    for home in (_SHARED_DATA, get_data_home()):
+        if (home / "FashionMNIST" / "raw").is_dir():
+            return home
+    pytest.skip("Fashion-MNIST files not found in ../shared/data or SKMTL_DATA")

@@ -202,7 +202,7 @@ def test_trunk_params_with_an_instance_are_an_error(data):
 
 def test_cnn_trunk_on_flat_images():
     rng = np.random.RandomState(0)
-    X = rng.uniform(size=(40, 64)).astype(np.float32)
+    X = rng.uniform(size=(40, 144)).astype(np.float32)
     Y = np.column_stack([rng.randint(3, size=40), rng.randint(2, size=40)])
     clf = MultiTaskClassifier(
         "cnn",
@@ -282,6 +282,19 @@ def test_validation_fraction_holds_out_rows(data):
     n_train = sum(b.get("train_batch_size", 0) for b in batches)
     n_valid = sum(b.get("valid_batch_size", 0) for b in batches)
     assert (n_train, n_valid) == (180, 60)
+
+
+def test_validation_rows_depend_on_the_seed_not_the_targets(data):
+    X, Y = data
+
+    def validation_X(y, random_state=0):
+        clf = _fast(max_epochs=1, validation_fraction=0.25, random_state=random_state)
+        return clf.fit(X, y).net_.train_split.keywords["valid_ds"].X
+
+    multi_task = validation_X(Y)
+    assert torch.equal(multi_task, validation_X(Y["group"]))
+    assert torch.equal(multi_task, validation_X(Y["item"]))
+    assert not torch.equal(multi_task, validation_X(Y, random_state=1))
 
 
 def test_no_validation_by_default(data):

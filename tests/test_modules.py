@@ -50,8 +50,8 @@ def test_cnn_defaults_are_the_study_net():
         *("Conv2d", "ReLU", "Flatten"),
     ]
     assert _linear_widths(cnn.dense) == [1024]
-    # 28x28 -> pool -> 14x14 -> pool -> 7x7, 128 channels
-    assert cnn.dense.layers[0].in_features == 128 * 7 * 7
+    # 28 -> conv 26 -> pool 13 -> conv 11 -> pool 5 -> conv 3, 128 channels
+    assert cnn.dense.layers[0].in_features == 128 * 3 * 3
     assert cnn(torch.zeros(2, 784)).shape == (2, 1024)
 
 
@@ -68,6 +68,11 @@ def test_cnn_rejects_rows_that_are_not_square_images():
 def test_cnn_rejects_an_input_shape_of_another_size():
     with pytest.raises(ValueError, match=r"input_shape \(1, 5, 5\) holds 25 values"):
         CNN(784, input_shape=(1, 5, 5))
+
+
+def test_cnn_rejects_images_too_small_for_its_layers():
+    with pytest.raises(ValueError, match="too small for these convolutions"):
+        CNN(64, channels=(4, 8, 16))
 
 
 def test_multitask_module_study_heads():

@@ -1,5 +1,4 @@
 import gzip
-import os
 import re
 import shutil
 import struct
@@ -32,24 +31,6 @@ GROUP_OF = {
     "Pullover": "unisex",
     "Coat": "unisex",
 }
-
-
-def _has_files(data_home):
-    raw = Path(data_home, "FashionMNIST", "raw")
-    return all((raw / name).is_file() for name in FILES) or all(
-        (raw / f"{name}.gz").is_file() for name in FILES
-    )
-
-
-# The real data: the read-only shared folder next to the repository, else SKMTL_DATA.
-_CANDIDATES = [Path(__file__).parents[2].parent / "shared" / "data"]
-if os.environ.get("SKMTL_DATA"):
-    _CANDIDATES.append(Path(os.environ["SKMTL_DATA"]).expanduser())
-REAL_DATA_HOME = next((home for home in _CANDIDATES if _has_files(home)), None)
-requires_real_data = pytest.mark.skipif(
-    REAL_DATA_HOME is None,
-    reason="Fashion-MNIST files not found in ../shared/data or SKMTL_DATA",
-)
 
 
 @pytest.fixture(autouse=True)
@@ -337,22 +318,23 @@ def test_read_only_folder_with_wrong_archives(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def real_listing():
+def real_listing(fashion_mnist_home):
     """The real data folder's listing, before any test loads from it."""
-    return listing(REAL_DATA_HOME / "FashionMNIST")
+    return listing(fashion_mnist_home / "FashionMNIST")
 
 
 @pytest.fixture(scope="module")
-def real_train(real_listing):
-    return load_fashion_mnist(subset="train", data_home=REAL_DATA_HOME)
+def real_train(real_listing, fashion_mnist_home):
+    return load_fashion_mnist(subset="train", data_home=fashion_mnist_home)
 
 
 @pytest.fixture(scope="module")
-def real_test(real_listing):
-    return load_fashion_mnist(subset="test", data_home=REAL_DATA_HOME, download=False)
+def real_test(real_listing, fashion_mnist_home):
+    return load_fashion_mnist(
+        subset="test", data_home=fashion_mnist_home, download=False
+    )
 
 
-@requires_real_data
 @pytest.mark.parametrize(
     "subset, n_samples, group_counts",
     [
@@ -372,9 +354,10 @@ def test_real_data(real_train, real_test, subset, n_samples, group_counts):
     assert_array_equal(np.bincount(Y[:, 1]), group_counts)
 
 
-@requires_real_data
-def test_real_data_all_return_X_y(real_train, real_test):
-    X, Y = load_fashion_mnist(subset="all", data_home=REAL_DATA_HOME, return_X_y=True)
+def test_real_data_all_return_X_y(real_train, real_test, fashion_mnist_home):
+    X, Y = load_fashion_mnist(
+        subset="all", data_home=fashion_mnist_home, return_X_y=True
+    )
 
     assert X.shape == (70_000, 784) and Y.shape == (70_000, 2)
     assert_array_equal(X[:60_000], real_train.data)
@@ -382,9 +365,10 @@ def test_real_data_all_return_X_y(real_train, real_test):
     assert_array_equal(Y, np.concatenate([real_train.target, real_test.target]))
 
 
-@requires_real_data
-def test_real_archives_in_writable_folder_are_decompressed_there(tmp_path, real_test):
-    real_raw = REAL_DATA_HOME / "FashionMNIST" / "raw"
+def test_real_archives_in_writable_folder_are_decompressed_there(
+    tmp_path, real_test, fashion_mnist_home
+):
+    real_raw = fashion_mnist_home / "FashionMNIST" / "raw"
     if not all((real_raw / f"{name}.gz").is_file() for name in FILES):
         pytest.skip("the real data folder holds no .gz archives")
     raw = tmp_path / "FashionMNIST" / "raw"
@@ -401,6 +385,7 @@ def test_real_archives_in_writable_folder_are_decompressed_there(tmp_path, real_
     assert_array_equal(again.target, real_test.target)
 
 
-@requires_real_data
-def test_real_data_folder_is_left_untouched(real_listing, real_train, real_test):
-    assert listing(REAL_DATA_HOME / "FashionMNIST") == real_listing
+def test_real_data_folder_is_left_untouched(
+    real_listing, real_train, real_test, fashion_mnist_home
+):
+    assert listing(fashion_mnist_home / "FashionMNIST") == real_listing

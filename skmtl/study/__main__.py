@@ -1,0 +1,68 @@
+"""Run the Fashion-MNIST study: ``python -m skmtl.study --help``."""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ._plots import plot_study
+from ._protocol import ARCHITECTURES, run_study
+from ._report import summarize, to_markdown
+
+# The original study's recipe, over seeds; --quick is a smoke test under a minute.
+FULL = dict(epochs=10, seeds=3, train_size=None, test_size=None, architecture="study")
+QUICK = dict(epochs=2, seeds=2, train_size=2000, test_size=1000, architecture="small")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="python -m skmtl.study",
+        description="Multi-task vs single-task nets on Fashion-MNIST (item, group), "
+        "over seeds, with the epoch chosen on validation data and one test score.",
+    )
+    parser.add_argument("--epochs", type=int, help="epochs per net (10)")
+    parser.add_argument("--seeds", type=int, help="number of seeded runs (3)")
+    parser.add_argument("--train-size", type=int, help="training images (60000)")
+    parser.add_argument("--test-size", type=int, help="test images (10000)")
+    parser.add_argument("--architecture", choices=sorted(ARCHITECTURES))
+    parser.add_argument("--validation-fraction", type=float, default=0.1)
+    parser.add_argument(
+        "--task-weights", type=float, nargs=2, default=(0.5, 0.5), metavar="W"
+    )
+    parser.add_argument("--batch-size", type=int, default=200)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--data-home", help="folder holding FashionMNIST/raw/")
+    parser.add_argument("--output", type=Path, default=Path("study_results"))
+    parser.add_argument(
+        "--quick", action="store_true", help="2 seeds, 2 epochs, 2000 images, small net"
+    )
+    args = parser.parse_args(argv)
+    defaults = QUICK if args.quick else FULL
+    chosen = {
+        k: v if getattr(args, k) is None else getattr(args, k)
+        for k, v in defaults.items()
+    }
+
+    study = run_study(
+        **chosen,
+        validation_fraction=args.validation_fraction,
+        task_weights=tuple(args.task_weights),
+        batch_size=args.batch_size,
+        lr=args.lr,
+        device=args.device,
+        data_home=args.data_home,
+    )
+    summary = summarize(study)
+    args.output.mkdir(parents=True, exist_ok=True)
+    with open(args.output / "results.json", "w") as f:
+        json.dump({**study, "summary": summary}, f, indent=1)
+    table = to_markdown(study, summary)
+    (args.output / "results.md").write_text(table)
+    plots = plot_study(study, args.output)
+    print(table)
+    print(f"Wrote results.json, results.md and {len(plots)} plots to {args.output}/")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

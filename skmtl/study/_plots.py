@@ -1,0 +1,83 @@
+"""The study's three figures: validation accuracy, training accuracy, training loss."""
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; the study may run without a display
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from ._protocol import MODELS, TASKS  # noqa: E402
+
+__all__ = ["plot_study"]
+
+_COLOURS = {"mtl": "tab:red", "stl_item": "tab:blue", "stl_group": "tab:green"}
+
+
+def plot_study(study, folder):
+    """Write the study's figures as PNG files in ``folder``.
+
+    Each figure has one panel per task and one line per net: the mean over seeds,
+    with a band of +- one sd. ``validation_accuracy.png`` is per epoch;
+    ``training_accuracy.png`` and ``training_loss.png`` are per batch, smoothed
+    by a moving average over a fifth of an epoch, with the x axis in epochs.
+
+    Parameters
+    ----------
+    study : dict
+        What :func:`~skmtl.study.run_study` returns.
+
+    folder : pathlib.Path
+        Where to write the files.
+
+    Returns
+    -------
+    paths : list of pathlib.Path
+        The files written.
+    """
+    figures = [
+        ("validation_accuracy", "valid_accuracy", "validation accuracy", False),
+        ("training_accuracy", "batch_train_accuracy", "training accuracy", True),
+        ("training_loss", "batch_train_loss", "training loss (cross-entropy)", True),
+    ]
+    paths = []
+    for name, curve, label, per_batch in figures:
+        fig, axes = plt.subplots(1, len(TASKS), figsize=(11, 4), layout="constrained")
+        for ax, task in zip(axes, TASKS):
+            for model in _COLOURS:
+                runs = [run[model] for run in study["runs"]]
+                if task not in runs[0].get("curves", {}):
+                    continue
+                values = np.array([r["curves"][task][curve] for r in runs])
+                if per_batch:
+                    width = max(1, runs[0]["batches_per_epoch"] // 5)
+                    values = _moving_average(values, width)
+                    x = (np.arange(values.shape[1]) + width) / runs[0][
+                        "batches_per_epoch"
+                    ]
+                else:
+                    x = np.arange(1, values.shape[1] + 1)
+                _mean_band(ax, x, values, MODELS[model], _COLOURS[model])
+            ax.set(title=task, xlabel="epoch", ylabel=label)
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize="small")
+        n = len(study["runs"])
+        fig.suptitle(f"{label.capitalize()}, mean +- sd over {n} seed(s)")
+        path = folder / f"{name}.png"
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+        paths.append(path)
+    return paths
+
+
+def _moving_average(values, width):
+    kernel = np.ones(width) / width
+    return np.array([np.convolve(row, kernel, mode="valid") for row in values])
+
+
+def _mean_band(ax, x, values, label, colour):
+    mean = values.mean(axis=0)
+    ax.plot(x, mean, label=label, color=colour)
+    if len(values) > 1:
+        sd = values.std(axis=0, ddof=1)
+        ax.fill_between(x, mean - sd, mean + sd, color=colour, alpha=0.2)

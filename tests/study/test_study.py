@@ -1,0 +1,61 @@
+import json
+
+import matplotlib.image
+import numpy as np
+import pytest
+
+from skmtl.study.__main__ import main
+
+
+@pytest.fixture(scope="module")
+def quick_study(tmp_path_factory, fashion_mnist_home):
+    output = tmp_path_factory.mktemp("study")
+    main(["--quick", "--output", str(output), "--data-home", str(fashion_mnist_home)])
+    return output, json.loads((output / "results.json").read_text())
+
+
+def test_quick_study_writes_results_table_and_plots(quick_study):
+    output, _ = quick_study
+    for name in ("validation_accuracy", "training_accuracy", "training_loss"):
+        image = matplotlib.image.imread(output / f"{name}.png")
+        assert image.ndim == 3 and image.shape[0] > 100
+    table = (output / "results.md").read_text()
+    assert "| MTL: shared trunk, two heads |" in table
+    assert "| STL: item net, items mapped to groups | - |" in table
+
+
+def test_quick_study_runs_every_model_on_every_seed(quick_study):
+    _, results = quick_study
+    assert results["config"]["seeds"] == 2 and results["config"]["epochs"] == 2
+    assert [run["seed"] for run in results["runs"]] == [0, 1]
+    for run in results["runs"]:
+        assert set(run["mtl"]["test_accuracy"]) == {"item", "group"}
+        assert set(run["stl_item"]["test_accuracy"]) == {"item"}
+        assert set(run["stl_group"]["test_accuracy"]) == {"group"}
+        for model in ("mtl", "stl_item", "stl_group"):
+            assert run[model]["best_epoch"] in (1, 2)
+            for curve in run[model]["curves"].values():
+                assert len(curve["valid_accuracy"]) == 2
+                # 2000 images, 10% held out, batch 200: 9 batches per epoch.
+                assert len(curve["batch_train_loss"]) == 2 * 9
+        # Better than chance after two epochs on real images.
+        assert run["mtl"]["test_accuracy"]["item"] > 0.4
+        assert run["stl_group"]["test_accuracy"]["group"] > 0.5
+
+
+def test_quick_study_seeds_differ_and_summary_matches_runs(quick_study):
+    _, results = quick_study
+    runs, summary = results["runs"], results["summary"]
+    items = [run["mtl"]["test_accuracy"]["item"] for run in runs]
+    assert items[0] != items[1]
+    assert summary["accuracy"]["mtl"]["item"]["mean"] == pytest.approx(np.mean(items))
+    mapped = summary["differences"][2]
+    assert mapped["against"] == "stl_item_as_group"
+    expected = np.mean(
+        [
+            run["mtl"]["test_accuracy"]["group"]
+            - run["stl_item_as_group"]["test_accuracy"]["group"]
+            for run in runs
+        ]
+    )
+    assert mapped["mean"] == pytest.approx(expected)
