@@ -2,8 +2,14 @@
 
 from ._batching import TensorBatchIterator
 from ._classifier import MultiTaskClassifier
-from ._net import MultiTaskNet
+from ._net import MultiTaskNet, TaskScores
 
 __version__ = "0.1.0"
 
-__all__ = ["MultiTaskClassifier", "MultiTaskNet", "TensorBatchIterator", "__version__"]
+__all__ = [
+    "MultiTaskClassifier",
+    "MultiTaskNet",
+    "TaskScores",
+    "TensorBatchIterator",
+    "__version__",
+]

@@ -17,7 +17,8 @@ class TensorBatchIterator:
     Parameters
     ----------
     dataset : skorch.dataset.Dataset
-        A dataset whose ``X`` is a tensor and ``y`` a tensor or ``None``.
+        A dataset whose ``X`` is a tensor and ``y`` a tensor, a dict of
+        tensors, or ``None``.
 
     batch_size : int, default=128
         Number of rows per batch; the last batch may be smaller.
@@ -55,4 +56,12 @@ class TensorBatchIterator:
                 rows = slice(start, start + self.batch_size)
             else:
                 rows = order[start : start + self.batch_size]
-            yield self.X[rows], None if self.y is None else self.y[rows]
+            yield self.X[rows], _take(self.y, rows)
+
+
+def _take(y, rows):
+    if y is None:
+        return None
+    if isinstance(y, dict):
+        return {key: value[rows] for key, value in y.items()}
+    return y[rows]

@@ -7,17 +7,28 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.metrics import accuracy_score
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
+from sklearn.utils._missing import is_scalar_nan
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.multiclass import type_of_target
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_consistent_length,
+    check_is_fitted,
+    validate_data,
+)
 from skorch.dataset import Dataset
 from skorch.helper import predefined_split
 
 from ._batching import TensorBatchIterator
 from ._net import MultiTaskNet
+from ._targets import (
+    class_weights,
+    encode_targets,
+    missing_mask,
+    task_names,
+    task_weights,
+)
 from .modules import CNN, MLP, MultiTaskModule
 
 __all__ = ["MultiTaskClassifier"]
@@ -54,6 +65,19 @@ class MultiTaskClassifier(ClassifierMixin, BaseEstimator):
     task_weights : array-like of shape (n_tasks,), default=None
         Weight of each task's loss in the total loss. ``None`` gives every task
         the weight ``1 / n_tasks``.
+
+    missing_label : scalar, default=None
+        The marker of a missing label in ``y``, such as ``-1``, ``""`` or
+        ``np.nan`` (which also matches ``None`` and pandas' ``NA``). A row
+        missing a task's label adds nothing to that task's loss, nor to its
+        head's gradients, but trains the trunk through the tasks it has.
+        ``None``: every label is required.
+
+    class_weight : "balanced", dict, list or None, default=None
+        Weights of the classes in each task's loss, as in scikit-learn's
+        classifiers: ``"balanced"`` (inversely proportional to the class
+        frequencies, for every task), a dict ``{label: weight}`` for a single
+        task, or a list with one such entry (or ``None``) per task.
 
     max_epochs : int, default=20
         Number of passes over the training data.
@@ -146,6 +170,8 @@ class MultiTaskClassifier(ClassifierMixin, BaseEstimator):
     _parameter_constraints = {
         "trunk": [StrOptions(set(_TRUNKS)), callable],
         "task_weights": ["array-like", None],
+        "missing_label": "no_validation",
+        "class_weight": [StrOptions({"balanced"}), dict, list, None],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
@@ -163,6 +189,8 @@ class MultiTaskClassifier(ClassifierMixin, BaseEstimator):
         trunk="mlp",
         *,
         task_weights=None,
+        missing_label=None,
+        class_weight=None,
         max_epochs=20,
         batch_size=128,
         lr=1e-3,
@@ -177,6 +205,8 @@ class MultiTaskClassifier(ClassifierMixin, BaseEstimator):
     ):
         self.trunk = trunk
         self.task_weights = task_weights
+        self.missing_label = missing_label
+        self.class_weight = class_weight
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.lr = lr
@@ -205,7 +235,7 @@ class MultiTaskClassifier(ClassifierMixin, BaseEstimator):
         tags.classifier_tags.multi_label = True
         return tags
 
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Train the network on ``X`` and one or more tasks' labels.
 
         Parameters
@@ -215,7 +245,11 @@ class MultiTaskClassifier(ClassifierMixin, BaseEstimator):
 
         y : array-like of shape (n_samples,) or (n_samples, n_tasks)
             Labels of any type, one task per column. A DataFrame's column names
-            become the task names.
+            become the task names. Labels equal to ``missing_label`` are missing.
+
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each row's loss, in every task; ``None`` weighs rows
+            equally.
 
         Returns
         -------
@@ -225,40 +259,62 @@ class MultiTaskClassifier(ClassifierMixin, BaseEstimator):
         self._validate_params()
         _check_routed(self._extra_params())
         continuing = self.warm_start and hasattr(self, "net_")
-        names = _task_names(y)
+        names = task_names(y)
+        nan_marks_missing = is_scalar_nan(self.missing_label)
         X, y = validate_data(
-            self, X, y, reset=not continuing, multi_output=True, dtype=np.float32
+            self,
+            X,
+            y,
+            reset=not continuing,
+            validate_separately=(
+                {"dtype": np.float32},
+                {
+                    "ensure_2d": False,
+                    "dtype": None,
+                    "ensure_all_finite": not nan_marks_missing,
+                },
+            ),
         )
+        check_consistent_length(X, y)
         Y = y.reshape(len(y), -1)
         names = names or [f"task_{t}" for t in range(Y.shape[1])]
-        columns = [_task_labels(column, name) for column, name in zip(Y.T, names)]
-        weights = _task_weights(self.task_weights, len(names))
-        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-        if continuing:
-            codes = self._encode_with_fitted_classes(columns)
-        else:
-            classes, codes = zip(*(np.unique(c, return_inverse=True) for c in columns))
-            for name, task_classes in zip(names, classes):
-                if len(task_classes) < 2:
-                    raise ValueError(
-                        f"Task {name!r} has only one class ({task_classes[0]!r}); "
-                        "a classifier needs at least two classes."
-                    )
-            self.classes_ = list(classes) if y.ndim == 2 else classes[0]
+        if continuing and len(names) != len(self.task_names_):
+            raise ValueError(
+                f"y has {len(names)} tasks, but the fitted network has "
+                f"{len(self.task_names_)}; warm_start needs the same tasks."
+            )
+        loss_weights = task_weights(self.task_weights, len(names))
+        classes, codes = encode_targets(
+            Y, names, self.missing_label, self._task_classes if continuing else None
+        )
+        weights = self._label_weights(sample_weight, X, classes, codes, names)
+        # Rows without a weighted label would train nothing, yet would still sway
+        # batch statistics: they are left out.
+        rows = np.flatnonzero(weights.any(axis=1))
+        if rows.size == 0:
+            raise ValueError("No row has a label with a positive weight.")
+        if not continuing:
+            self.classes_ = classes if y.ndim == 2 else classes[0]
             self.task_names_ = names
-            codes = np.column_stack(codes)
-        train, valid = self._split_validation(len(X), seed)
+
+        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        train, valid = self._split_validation(rows, seed)
         X_t = torch.tensor(X, device=self.device)
-        Y_t = torch.as_tensor(codes, dtype=torch.long, device=self.device)
+        targets = {
+            "labels": torch.as_tensor(codes, device=self.device),
+            "weights": torch.as_tensor(
+                weights, dtype=torch.float32, device=self.device
+            ),
+        }
         with _seeded_torch(seed, self.device):
             if not continuing:
-                self.net_ = self._make_net(X.shape[1], weights)
+                self.net_ = self._make_net(X.shape[1], loss_weights)
             self.net_.set_params(
                 train_split=None
                 if valid is None
-                else predefined_split(Dataset(X_t[valid], Y_t[valid]))
+                else predefined_split(_subset(X_t, targets, valid))
             )
-            self.net_.partial_fit(Dataset(X_t[train], Y_t[train]))
+            self.net_.partial_fit(_subset(X_t, targets, train))
         return self
 
     def predict_proba(self, X):
@@ -307,7 +363,9 @@ class MultiTaskClassifier(ClassifierMixin, BaseEstimator):
         :class:`~sklearn.multioutput.MultiOutputClassifier`, so the default
         scores of a multi-task net and of independent single-task nets in
         ``cross_val_score`` or ``GridSearchCV`` compare directly. For a 1-D
-        ``y`` it is plain accuracy. Use :func:`skmtl.metrics.task_scorer` for
+        ``y`` it is plain accuracy. Missing labels (``missing_label``) are
+        skipped: a row counts as right when its present labels are, and rows
+        with no label are left out. Use :func:`skmtl.metrics.task_scorer` for
         one task's score.
 
         Parameters
@@ -324,13 +382,17 @@ class MultiTaskClassifier(ClassifierMixin, BaseEstimator):
         Returns
         -------
         score : float
-            The weighted fraction of rows whose labels are all predicted right.
+            The weighted fraction of rows whose present labels are all
+            predicted right.
         """
-        y_pred = self.predict(X)
-        if not self._multi_output:
-            return accuracy_score(y, y_pred, sample_weight=sample_weight)
-        all_right = np.all(np.asarray(y).reshape(y_pred.shape) == y_pred, axis=1)
-        return float(np.average(all_right, weights=sample_weight))
+        Y_pred = self.predict(X).reshape(len(X), -1)
+        Y = np.asarray(y).reshape(Y_pred.shape)
+        present = ~np.column_stack([missing_mask(c, self.missing_label) for c in Y.T])
+        right = np.ones(Y.shape, dtype=bool)
+        right[present] = Y[present] == Y_pred[present]
+        rows = present.any(axis=1)
+        weights = None if sample_weight is None else np.asarray(sample_weight)[rows]
+        return float(np.average(right[rows].all(axis=1), weights=weights))
 
     @property
     def _multi_output(self):
@@ -398,26 +460,18 @@ class MultiTaskClassifier(ClassifierMixin, BaseEstimator):
             **self._routed(_NET_PREFIXES),
         ).initialize()
 
-    def _encode_with_fitted_classes(self, columns):
-        if len(columns) != len(self.task_names_):
-            raise ValueError(
-                f"y has {len(columns)} tasks, but the fitted network has "
-                f"{len(self.task_names_)}; warm_start needs the same tasks."
-            )
-        codes = []
-        for name, classes, column in zip(self.task_names_, self._task_classes, columns):
-            unknown = np.setdiff1d(column, classes)
-            if unknown.size:
-                raise ValueError(
-                    f"Task {name!r} has labels not seen in the first fit: "
-                    f"{unknown.tolist()}; warm_start needs the same classes."
-                )
-            codes.append(np.searchsorted(classes, column))
-        return np.column_stack(codes)
+    def _label_weights(self, sample_weight, X, classes, codes, names):
+        """Weight of each label in the loss: its row's times its class's, 0 if
+        missing."""
+        sample_weight = _check_sample_weight(sample_weight, X, ensure_non_negative=True)
+        per_class = class_weights(self.class_weight, classes, codes, names)
+        weights = np.column_stack(
+            [w[c.clip(min=0)] for w, c in zip(per_class, codes.T)]
+        )
+        return np.where(codes >= 0, sample_weight[:, None] * weights, 0.0)
 
-    def _split_validation(self, n_samples, seed):
-        """Row indices of the training and validation parts."""
-        rows = np.arange(n_samples)
+    def _split_validation(self, rows, seed):
+        """The training and validation parts of ``rows``."""
         if self.validation_fraction is None:
             return rows, None
         # Not stratified: the rows then depend on the seed alone, and nets fitted
@@ -442,43 +496,6 @@ def _check_routed(params):
         )
 
 
-def _task_names(y):
-    """Task names carried by a DataFrame's columns or a Series' name."""
-    if hasattr(y, "columns"):
-        return [str(c) for c in y.columns]
-    if getattr(y, "name", None) is not None:
-        return [str(y.name)]
-    return None
-
-
-def _task_weights(task_weights, n_tasks):
-    if task_weights is None:
-        return [1.0 / n_tasks] * n_tasks
-    weights = np.asarray(task_weights, dtype=float)
-    if weights.shape != (n_tasks,) or not np.all(np.isfinite(weights)):
-        raise ValueError(
-            f"task_weights must hold {n_tasks} finite numbers, one per task; "
-            f"got {task_weights!r}."
-        )
-    return weights.tolist()
-
-
-def _task_labels(column, name):
-    """One task's labels, checked to be classes, in their natural dtype."""
-    if column.dtype == object:
-        # Columns of a mixed-type DataFrame come as objects; restore ints or strings.
-        if len({isinstance(label, str) for label in column}) > 1:
-            raise ValueError(f"Task {name!r} mixes string and numeric labels.")
-        column = np.array(column.tolist())
-    kind = type_of_target(column)
-    if kind not in ("binary", "multiclass"):
-        raise ValueError(
-            f"Unknown label type: task {name!r} has {kind} labels; a classifier "
-            "needs discrete classes (integers or strings)."
-        )
-    return column
-
-
 def _stack_columns(columns):
     """One 2-D array from per-task label columns, object dtype if their kinds differ."""
     if len({c.dtype.kind for c in columns}) == 1:
@@ -487,6 +504,10 @@ def _stack_columns(columns):
     for t, column in enumerate(columns):
         stacked[:, t] = column
     return stacked
+
+
+def _subset(X, targets, rows):
+    return Dataset(X[rows], {key: value[rows] for key, value in targets.items()})
 
 
 @contextmanager

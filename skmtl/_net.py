@@ -2,7 +2,7 @@
 
 import torch
 from skorch import NeuralNet
-from skorch.callbacks import PassthroughScoring
+from skorch.callbacks import Callback
 from skorch.dataset import unpack_data
 from skorch.utils import to_tensor
 
@@ -12,12 +12,22 @@ __all__ = ["MultiTaskNet"]
 class MultiTaskNet(NeuralNet):
     """A skorch net whose module returns one logits tensor per task.
 
-    The loss is ``sum_t task_weights[t] * criterion(logits[t], y[:, t])``.
+    The loss is ``sum_t task_weights[t] * L_t``, where ``L_t`` is the task's
+    criterion averaged over the rows of the batch that have a label for it,
+    weighted by each row's weight for that task. Targets are either a tensor of
+    class indices of shape ``(n_samples, n_tasks)``, -1 marking a missing label,
+    or a dict with such ``"labels"`` and ``"weights"`` of the same shape (zero
+    where the label is missing). A task with no label in a batch adds nothing
+    to that batch's loss.
+
     Besides skorch's ``train_loss`` and ``valid_loss``, each epoch of the
     history records, for every task ``name``, ``train_loss_<name>``,
-    ``train_acc_<name>``, ``valid_loss_<name>`` and ``valid_acc_<name>``, and
-    the mean over tasks ``train_acc`` and ``valid_acc``; each batch records the
-    same keys for that batch.
+    ``train_acc_<name>``, ``valid_loss_<name>`` and ``valid_acc_<name>``
+    (over the rows labelled for that task), and the mean over tasks
+    ``train_acc`` and ``valid_acc``, each with a ``<key>_best`` flag. Each batch
+    records the per-task losses and accuracies, and ``<prefix>_count_<name>``
+    and ``<prefix>_weight_<name>``: the number of labelled rows and their total
+    weight.
 
     Parameters
     ----------
@@ -32,7 +42,8 @@ class MultiTaskNet(NeuralNet):
         Weight of each task's loss in the total loss.
 
     criterion : torch criterion class, default=torch.nn.CrossEntropyLoss
-        Loss of one task, called with that task's logits and labels.
+        Loss of one task, called with that task's logits and labels; it must
+        return one loss per row (``criterion__reduction="none"``, the default).
 
     **kwargs
         Any other :class:`skorch.NeuralNet` parameter.
@@ -47,23 +58,18 @@ class MultiTaskNet(NeuralNet):
         criterion=torch.nn.CrossEntropyLoss,
         **kwargs,
     ):
+        kwargs.setdefault("criterion__reduction", "none")
         super().__init__(module, criterion, **kwargs)
         self.task_names = task_names
         self.task_weights = task_weights
 
     @property
     def _default_callbacks(self):
-        scores = []
-        for prefix in ("train", "valid"):
-            for name in self.task_names:
-                scores.append(_passthrough(f"{prefix}_loss_{name}", True))
-                scores.append(_passthrough(f"{prefix}_acc_{name}", False))
-            scores.append(_passthrough(f"{prefix}_acc", False))
         defaults = super()._default_callbacks
-        # Scores come before print_log so that it shows them.
+        # Before print_log, so that it shows the scores.
         return (
             [cb for cb in defaults if cb[0] != "print_log"]
-            + scores
+            + [("task_scores", TaskScores())]
             + [cb for cb in defaults if cb[0] == "print_log"]
         )
 
@@ -75,18 +81,25 @@ class MultiTaskNet(NeuralNet):
         y_pred : tuple of torch.Tensor
             The module's logits, one tensor per task.
 
-        y_true : torch.Tensor of shape (n_samples, n_tasks)
-            Encoded labels.
+        y_true : torch.Tensor or dict
+            Class indices of shape (n_samples, n_tasks), -1 where missing; or a
+            dict of those ``"labels"`` and their ``"weights"``.
 
         Returns
         -------
         task_losses : list of torch.Tensor
-            One scalar per task.
+            One scalar per task: the weighted mean of the criterion over the
+            rows labelled for the task, 0 if there are none.
         """
-        y_true = to_tensor(y_true, device=self.device)
-        return [
-            self.criterion_(logits, y_true[:, t]) for t, logits in enumerate(y_pred)
-        ]
+        labels, weights = self._labels_and_weights(y_true)
+        losses = []
+        for t, logits in enumerate(y_pred):
+            per_row = self.criterion_(logits, labels[:, t].clamp(min=0))
+            total = weights[:, t].sum()
+            # With no weight in the batch, 0 / tiny = 0 keeps loss and gradients finite.
+            tiny = torch.finfo(total.dtype).tiny
+            losses.append((weights[:, t] * per_row).sum() / total.clamp(min=tiny))
+        return losses
 
     def weigh_task_losses(self, task_losses):
         """The total loss: the weighted sum of the task losses."""
@@ -115,23 +128,86 @@ class MultiTaskNet(NeuralNet):
         self._record_task_scores("valid", task_losses, y_pred, yi)
         return {"loss": loss, "y_pred": y_pred}
 
+    def _labels_and_weights(self, y_true):
+        if isinstance(y_true, dict):
+            labels, weights = y_true["labels"], y_true["weights"]
+        else:
+            labels, weights = y_true, None
+        labels = to_tensor(labels, device=self.device)
+        if weights is None:
+            weights = (labels >= 0).float()
+        return labels, to_tensor(weights, device=self.device)
+
     def _record_task_scores(self, prefix, task_losses, y_pred, y_true):
-        y_true = to_tensor(y_true, device=self.device)
-        hits = [
-            (logits.argmax(1) == y_true[:, t]).float().mean()
-            for t, logits in enumerate(y_pred)
+        labels, weights = self._labels_and_weights(y_true)
+        labelled = labels >= 0
+        rows = [
+            torch.stack(
+                [
+                    loss.detach(),
+                    weights[:, t].sum(),
+                    ((logits.argmax(1) == labels[:, t]) & labelled[:, t]).sum(),
+                    labelled[:, t].sum(),
+                ]
+            )
+            for t, (loss, logits) in enumerate(zip(task_losses, y_pred))
         ]
         # One transfer to the host per batch, whatever the number of tasks.
-        values = torch.stack([*task_losses, *hits]).detach().tolist()
-        n_tasks = len(self.task_names)
-        losses, accuracies = values[:n_tasks], values[n_tasks:]
-        for name, loss, accuracy in zip(self.task_names, losses, accuracies):
-            self.history.record_batch(f"{prefix}_loss_{name}", loss)
-            self.history.record_batch(f"{prefix}_acc_{name}", accuracy)
-        self.history.record_batch(f"{prefix}_acc", sum(accuracies) / n_tasks)
+        values = torch.stack(rows).tolist()
+        for name, (loss, weight, hits, count) in zip(self.task_names, values):
+            if count:
+                self.history.record_batch(f"{prefix}_loss_{name}", loss)
+                self.history.record_batch(f"{prefix}_acc_{name}", hits / count)
+                self.history.record_batch(f"{prefix}_count_{name}", count)
+                self.history.record_batch(f"{prefix}_weight_{name}", weight)
 
 
-def _passthrough(name, lower_is_better):
-    return name, PassthroughScoring(
-        name=name, lower_is_better=lower_is_better, on_train=name.startswith("train")
-    )
+class TaskScores(Callback):
+    """Record each epoch's per-task losses and accuracies from its batches.
+
+    A task's epoch loss is the mean of its batch losses weighted by their total
+    row weight, and its accuracy the mean of its batch accuracies weighted by
+    their number of labelled rows: exactly the loss and accuracy over the
+    epoch's labelled rows, however the labels fall into batches. ``train_acc``
+    and ``valid_acc`` are the means over tasks. Each score gets a
+    ``<key>_best`` flag, as skorch's scoring callbacks give.
+    """
+
+    def on_epoch_end(self, net, **kwargs):
+        history = net.history
+        batches = history[-1, "batches"]
+        for prefix in ("train", "valid"):
+            accuracies = []
+            for name in net.task_names:
+                loss = _weighted_mean(
+                    batches, f"{prefix}_loss_{name}", f"{prefix}_weight_{name}"
+                )
+                accuracy = _weighted_mean(
+                    batches, f"{prefix}_acc_{name}", f"{prefix}_count_{name}"
+                )
+                _record(history, f"{prefix}_loss_{name}", loss, lower_is_better=True)
+                _record(history, f"{prefix}_acc_{name}", accuracy)
+                if accuracy is not None:
+                    accuracies.append(accuracy)
+            if accuracies:
+                _record(history, f"{prefix}_acc", sum(accuracies) / len(accuracies))
+
+
+def _weighted_mean(batches, key, weight_key):
+    pairs = [(b[key], b[weight_key]) for b in batches if key in b]
+    total = sum(weight for _, weight in pairs)
+    if not total:
+        return None
+    return sum(value * weight for value, weight in pairs) / total
+
+
+def _record(history, key, value, lower_is_better=False):
+    if value is None:
+        return
+    previous = [epoch[key] for epoch in history[:-1] if key in epoch]
+    if lower_is_better:
+        best = not previous or value < min(previous)
+    else:
+        best = not previous or value > max(previous)
+    history.record(key, value)
+    history.record(f"{key}_best", best)

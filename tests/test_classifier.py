@@ -4,16 +4,18 @@ import pickle
 import numpy as np
 import pandas as pd
 import pytest
+import sklearn
 import torch
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
-from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.model_selection import GridSearchCV, KFold, cross_val_score, cross_validate
 from sklearn.multioutput import MultiOutputClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from skorch.callbacks import Callback, EarlyStopping
 
 from skmtl import MultiTaskClassifier
+from skmtl._targets import missing_mask
 from skmtl.metrics import task_scorer
 
 
@@ -439,3 +441,201 @@ def test_cuda_device_matches_cpu_closely(data):
     assert next(on_gpu.net_.module_.parameters()).is_cuda
     agreement = (on_gpu.predict(X) == _fast().fit(X, Y).predict(X)).mean()
     assert agreement > 0.95
+
+
+# Partial labels
+
+
+@pytest.fixture
+def partial(data):
+    """The group label kept for a quarter of the rows only."""
+    X, Y = data
+    keep = np.random.RandomState(0).uniform(size=len(X)) < 0.25
+    return X, Y.assign(group=Y["group"].where(keep, "?")), keep
+
+
+def test_missing_labels_never_become_classes(partial):
+    X, Y, _ = partial
+    clf = _fast(missing_label="?").fit(X, Y)
+    np.testing.assert_array_equal(clf.classes_[1], ["even", "odd"])
+    assert "?" not in clf.predict(X)[:, 1]
+
+
+@pytest.mark.parametrize(
+    "marker, pattern",
+    [
+        (np.nan, pd.Series(["a", None, "b", None], dtype=object)),
+        (np.nan, pd.Series([0.0, np.nan, 1.0, np.nan])),
+        (np.nan, pd.Series([0, pd.NA, 1, pd.NA], dtype="Int64")),
+        (-1, pd.Series([0, -1, 1, -1])),
+        ("", pd.Series(["a", "", "b", ""])),
+    ],
+    ids=["None", "float NaN", "pandas NA", "-1", "empty string"],
+)
+def test_missing_label_markers(data, marker, pattern):
+    X, Y = data
+    group = pd.concat([pattern] * (len(X) // len(pattern)), ignore_index=True)
+    clf = _fast(max_epochs=1, missing_label=marker).fit(X, Y.assign(group=group))
+    assert len(clf.classes_[1]) == 2
+    assert not missing_mask(clf.classes_[1], marker).any()
+    assert clf.score(X, Y.assign(group=group)) >= 0
+
+
+def test_rows_missing_a_label_still_train_the_trunk(partial):
+    X, Y, keep = partial
+    with_rows = _fast(missing_label="?").fit(X, Y)
+    without = _fast(missing_label="?").fit(X[keep], Y[keep])
+    assert not np.allclose(with_rows.predict_proba(X)[1], without.predict_proba(X)[1])
+
+
+def test_nan_labels_need_a_marker(data):
+    X, Y = data
+    group = Y["group"].map({"even": 0.0, "odd": np.nan})
+    with pytest.raises(ValueError, match="contains NaN"):
+        _fast().fit(X, Y.assign(group=group))
+
+
+def test_a_task_with_no_label_in_a_training_fold_is_an_error(data):
+    X, Y = data
+    third = len(X) // 3
+    Y = Y.assign(group=Y["group"].where(np.arange(len(X)) < third, "?"))
+    with pytest.raises(ValueError, match="Task 'group' has no labels"):
+        cross_val_score(
+            _fast(missing_label="?"), X, Y, cv=KFold(3), error_score="raise"
+        )
+
+
+def test_history_scores_only_labelled_rows(partial):
+    X, Y, keep = partial
+    clf = _fast(max_epochs=2, validation_fraction=0.5, missing_label="?").fit(X, Y)
+    valid = clf.net_.train_split.keywords["valid_ds"]
+    labels = valid.y["labels"][:, 1]
+    n_labelled = int((labels >= 0).sum())
+    counts = [
+        b["valid_count_group"]
+        for b in clf.net_.history[-1, "batches"]
+        if "valid_count_group" in b
+    ]
+    assert 0 < sum(counts) == n_labelled < len(valid.X)
+    logits = clf.net_.forward(valid)[1]
+    hits = (logits.argmax(1) == labels)[labels >= 0].float().mean().item()
+    assert clf.net_.history[-1, "valid_acc_group"] == pytest.approx(hits)
+
+
+def test_score_skips_missing_labels(partial):
+    X, Y, keep = partial
+    clf = _fast(missing_label="?").fit(X, Y)
+    pred = clf.predict(X)
+    truth = Y.to_numpy()
+    right = (pred[:, 0] == truth[:, 0]) & ((pred[:, 1] == truth[:, 1]) | ~keep)
+    assert clf.score(X, Y) == pytest.approx(right.mean())
+
+
+# Class and sample weights
+
+
+def _total_train_weight(clf, task):
+    return sum(
+        b.get(f"train_weight_{task}", 0) for b in clf.net_.history[-1, "batches"]
+    )
+
+
+def test_class_weight_scales_each_label(data):
+    X, Y = data
+    clf = _fast(max_epochs=1, class_weight=[None, {"odd": 3.0}]).fit(X, Y)
+    n_odd = int((Y["group"] == "odd").sum())
+    assert _total_train_weight(clf, "group") == pytest.approx(
+        3 * n_odd + len(X) - n_odd
+    )
+    assert _total_train_weight(clf, "item") == pytest.approx(len(X))
+
+
+def test_balanced_class_weight_helps_a_rare_class(two_tasks):
+    X, _, item, _ = two_tasks
+    rare = np.where(item == 0, "rare", "common")
+    rows = np.flatnonzero((item != 0) | (np.arange(len(X)) % 8 == 0))
+    X, y = X[rows], rare[rows]
+    plain = _fast(max_epochs=3, lr=0.003).fit(X, y).predict(X)
+    balanced = (
+        _fast(max_epochs=3, lr=0.003, class_weight="balanced").fit(X, y).predict(X)
+    )
+    assert (balanced == "rare").sum() > (plain == "rare").sum()
+
+
+def test_sample_weight_scales_rows_in_every_task(data):
+    X, Y = data
+    weights = np.random.RandomState(0).uniform(0.5, 2.0, size=len(X))
+    clf = _fast(max_epochs=1).fit(X, Y, sample_weight=weights)
+    for task in ("item", "group"):
+        assert _total_train_weight(clf, task) == pytest.approx(weights.sum(), rel=1e-5)
+
+
+def test_zero_sample_weight_removes_a_row(data):
+    X, Y = data
+    weights = np.ones(len(X))
+    weights[::3] = 0
+    weighted = _fast(validation_fraction=0.2).fit(X, Y, sample_weight=weights)
+    kept = weights > 0
+    dropped = _fast(validation_fraction=0.2).fit(X[kept], Y[kept])
+    for a, b in zip(weighted.predict_proba(X), dropped.predict_proba(X)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_integer_sample_weight_is_close_to_repeating_rows(data):
+    X, Y = data
+    weights = np.random.RandomState(0).randint(1, 4, size=len(X))
+    # One batch per epoch, so both see the same loss at each step.
+    weighted = _fast(batch_size=1000).fit(X, Y, sample_weight=weights)
+    repeated = _fast(batch_size=1000).fit(
+        np.repeat(X, weights, axis=0), Y.loc[Y.index.repeat(weights)]
+    )
+    for a, b in zip(weighted.predict_proba(X), repeated.predict_proba(X)):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_negative_sample_weight_is_an_error(data):
+    X, Y = data
+    with pytest.raises(ValueError, match="Negative values in data passed to"):
+        _fast().fit(X, Y, sample_weight=-np.ones(len(X)))
+
+
+@pytest.fixture
+def routing():
+    with sklearn.config_context(enable_metadata_routing=True):
+        yield
+
+
+def _weighted_pipeline():
+    return make_pipeline(
+        StandardScaler().set_fit_request(sample_weight=False),
+        _fast(max_epochs=3)
+        .set_fit_request(sample_weight=True)
+        .set_score_request(sample_weight=True),
+    )
+
+
+def test_sample_weight_routed_through_cross_validate(routing, data):
+    X, Y = data
+    weights = np.random.RandomState(0).uniform(0, 2, size=len(X))
+    cv = KFold(3)
+    scores = cross_validate(
+        _weighted_pipeline(), X, Y, cv=cv, params={"sample_weight": weights}
+    )["test_score"]
+    expected = [
+        clone(_weighted_pipeline())
+        .fit(X[train], Y.iloc[train], sample_weight=weights[train])
+        .score(X[test], Y.iloc[test], sample_weight=weights[test])
+        for train, test in cv.split(X)
+    ]
+    np.testing.assert_allclose(scores, expected)
+
+
+def test_sample_weight_routed_through_grid_search(routing, data):
+    X, Y = data
+    weights = np.random.RandomState(0).uniform(0, 2, size=len(X))
+    search = GridSearchCV(
+        _weighted_pipeline(), {"multitaskclassifier__lr": [0.01, 0.02]}, cv=2
+    ).fit(X, Y, sample_weight=weights)
+    best = clone(_weighted_pipeline()).set_params(**search.best_params_)
+    best.fit(X, Y, sample_weight=weights)
+    np.testing.assert_array_equal(search.predict(X), best.predict(X))

@@ -43,15 +43,74 @@ def test_loss_is_the_weighted_sum_of_task_losses():
     torch.testing.assert_close(losses[1], ce(logits[1], data.y[:, 1]))
 
 
-def test_epoch_scores_are_batch_size_weighted_means_of_batch_scores():
+def test_epoch_scores_are_weighted_means_of_batch_scores():
     net = _net(train_split=predefined_split(_data(20))).fit(_data())
     epoch = net.history[-1]
     for prefix in ("train", "valid"):
         batches = [b for b in epoch["batches"] if f"{prefix}_batch_size" in b]
-        sizes = np.array([b[f"{prefix}_batch_size"] for b in batches])
-        for key in (f"{prefix}_loss_a", f"{prefix}_acc_b", f"{prefix}_acc"):
-            values = np.array([b[key] for b in batches])
-            assert epoch[key] == pytest.approx(np.average(values, weights=sizes))
+        for name in ("a", "b"):
+            for score, weight in (("loss", "weight"), ("acc", "count")):
+                key = f"{prefix}_{score}_{name}"
+                values = [b[key] for b in batches]
+                weights = [b[f"{prefix}_{weight}_{name}"] for b in batches]
+                assert epoch[key] == pytest.approx(np.average(values, weights=weights))
+        mean = (epoch[f"{prefix}_acc_a"] + epoch[f"{prefix}_acc_b"]) / 2
+        assert epoch[f"{prefix}_acc"] == pytest.approx(mean)
+
+
+def test_missing_labels_are_left_out_of_the_task_loss():
+    net = _net().initialize()
+    data = _data()
+    labels = data.y.clone()
+    labels[:20, 1] = -1
+    logits = net.module_(data.X)
+    ce = torch.nn.functional.cross_entropy
+    losses = net.get_task_losses(logits, labels)
+    torch.testing.assert_close(losses[0], ce(logits[0], labels[:, 0]))
+    torch.testing.assert_close(losses[1], ce(logits[1][20:], labels[20:, 1]))
+
+
+def test_row_weights_give_a_weighted_mean():
+    net = _net().initialize()
+    data = _data()
+    weights = torch.rand(len(data.X), 2, generator=torch.Generator().manual_seed(1))
+    logits = net.module_(data.X)
+    losses = net.get_task_losses(logits, {"labels": data.y, "weights": weights})
+    per_row = torch.nn.functional.cross_entropy(
+        logits[1], data.y[:, 1], reduction="none"
+    )
+    expected = (weights[:, 1] * per_row).sum() / weights[:, 1].sum()
+    torch.testing.assert_close(losses[1], expected)
+
+
+def test_a_batch_without_labels_for_a_task_trains_only_the_others():
+    net = _net().initialize()
+    data = _data()
+    labels = data.y.clone()
+    labels[:, 1] = -1
+    loss = net.get_loss(net.module_(data.X), labels)
+    loss.backward()
+    head_b = list(net.module_.heads[1].parameters())
+    assert torch.isfinite(loss)
+    assert all(p.grad is not None and torch.all(p.grad == 0) for p in head_b)
+    assert all(torch.isfinite(p.grad).all() for p in net.module_.parameters())
+    assert net.module_.trunk.layers[0].weight.grad.abs().sum() > 0
+
+
+def test_scores_count_only_labelled_rows():
+    data = _data()
+    labels = data.y.clone()
+    labels[::2, 1] = -1
+    valid = Dataset(data.X, labels)
+    net = _net(train_split=predefined_split(valid)).fit(Dataset(data.X, labels))
+    logits = net.forward(valid)
+    labelled = labels[:, 1] >= 0
+    hits = logits[1].argmax(1)[labelled] == labels[labelled, 1]
+    assert net.history[-1, "valid_acc_b"] == pytest.approx(hits.float().mean().item())
+    counts = [
+        b["valid_count_b"] for b in net.history[-1, "batches"] if "valid_count_b" in b
+    ]
+    assert sum(counts) == labelled.sum().item()
 
 
 def test_accuracy_in_history_matches_predictions():
