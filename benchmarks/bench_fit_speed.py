@@ -35,6 +35,7 @@ from sklearn.model_selection import train_test_split
 from skmtl import MultiTaskClassifier, MultiTaskNet
 from skmtl.datasets import load_fashion_mnist
 from skmtl.modules import CNN, MLP, MultiTaskModule
+from skmtl.weighting import FixedWeights
 
 VARIANTS = ("plain", "skmtl", "skorch-dataloader")
 
@@ -90,7 +91,7 @@ def _fit_skorch_dataloader(X, Y, trunk, epochs, batch_size):
     MultiTaskNet(
         _module(trunk),
         task_names=["item", "group"],
-        task_weights=[0.5, 0.5],
+        loss_weighting=FixedWeights([0.5, 0.5]),
         optimizer=torch.optim.Adam,
         optimizer__betas=(0.5, 0.999),
         lr=1e-3,

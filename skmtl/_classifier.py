@@ -27,9 +27,9 @@ from ._targets import (
     encode_targets,
     missing_mask,
     task_names,
-    task_weights,
 )
 from .modules import CNN, MLP, MultiTaskModule
+from .weighting import NAMES, LossWeighting, make_loss_weighting
 
 __all__ = ["MultiTaskClassifier"]
 
@@ -63,8 +63,17 @@ class MultiTaskClassifier(ClassifierMixin, BaseEstimator):
         float tensors to ``(n, width)``.
 
     task_weights : array-like of shape (n_tasks,), default=None
-        Weight of each task's loss in the total loss. ``None`` gives every task
-        the weight ``1 / n_tasks``.
+        Fixed weight of each task's loss in the total loss. ``None`` gives every
+        task the weight ``1 / n_tasks``.
+
+    loss_weighting : str, LossWeighting or None, default=None
+        How the task losses become the update (see :mod:`skmtl.weighting`):
+        ``None`` or ``"equal"`` for fixed ``task_weights``; ``"uncertainty"``,
+        ``"dwa"``, ``"gradnorm"``, ``"random"`` for loss weighting; ``"upgrad"``,
+        ``"pcgrad"``, ``"mgda"``, ``"cagrad"``, ``"dualproj"``, ``"imtlg"``,
+        ``"aligned_mtl"``, ``"mean"`` for gradient aggregation on the trunk with
+        torchjd; or a strategy object such as ``GradNorm(alpha=0.5)``, whose
+        parameters are searchable as ``loss_weighting__alpha``.
 
     missing_label : scalar, default=None
         The marker of a missing label in ``y``, such as ``-1``, ``""`` or
@@ -170,6 +179,7 @@ class MultiTaskClassifier(ClassifierMixin, BaseEstimator):
     _parameter_constraints = {
         "trunk": [StrOptions(set(_TRUNKS)), callable],
         "task_weights": ["array-like", None],
+        "loss_weighting": [StrOptions(set(NAMES)), LossWeighting, None],
         "missing_label": "no_validation",
         "class_weight": [StrOptions({"balanced"}), dict, list, None],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
@@ -189,6 +199,7 @@ class MultiTaskClassifier(ClassifierMixin, BaseEstimator):
         trunk="mlp",
         *,
         task_weights=None,
+        loss_weighting=None,
         missing_label=None,
         class_weight=None,
         max_epochs=20,
@@ -205,6 +216,7 @@ class MultiTaskClassifier(ClassifierMixin, BaseEstimator):
     ):
         self.trunk = trunk
         self.task_weights = task_weights
+        self.loss_weighting = loss_weighting
         self.missing_label = missing_label
         self.class_weight = class_weight
         self.max_epochs = max_epochs
@@ -223,9 +235,18 @@ class MultiTaskClassifier(ClassifierMixin, BaseEstimator):
         return {**super().get_params(deep=deep), **self._extra_params()}
 
     def set_params(self, **params):
-        # Routed parameters are stored as they come, and checked at fit.
         named = self._get_param_names()
-        vars(self).update({k: params.pop(k) for k in list(params) if k not in named})
+
+        def nested(key):
+            # loss_weighting__alpha sets a parameter of a strategy object.
+            owner = key.split("__")[0]
+            return owner in named and hasattr(
+                params.get(owner, getattr(self, owner)), "set_params"
+            )
+
+        # Routed parameters are stored as they come, and checked at fit.
+        routed = [k for k in params if k not in named and not nested(k)]
+        vars(self).update({k: params.pop(k) for k in routed})
         return super().set_params(**params) if params else self
 
     def __sklearn_tags__(self):
@@ -283,7 +304,6 @@ class MultiTaskClassifier(ClassifierMixin, BaseEstimator):
                 f"y has {len(names)} tasks, but the fitted network has "
                 f"{len(self.task_names_)}; warm_start needs the same tasks."
             )
-        loss_weights = task_weights(self.task_weights, len(names))
         classes, codes = encode_targets(
             Y, names, self.missing_label, self._task_classes if continuing else None
         )
@@ -293,9 +313,6 @@ class MultiTaskClassifier(ClassifierMixin, BaseEstimator):
         rows = np.flatnonzero(weights.any(axis=1))
         if rows.size == 0:
             raise ValueError("No row has a label with a positive weight.")
-        if not continuing:
-            self.classes_ = classes if y.ndim == 2 else classes[0]
-            self.task_names_ = names
 
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         train, valid = self._split_validation(rows, seed)
@@ -308,7 +325,9 @@ class MultiTaskClassifier(ClassifierMixin, BaseEstimator):
         }
         with _seeded_torch(seed, self.device):
             if not continuing:
-                self.net_ = self._make_net(X.shape[1], loss_weights)
+                self.net_ = self._make_net(X.shape[1], classes, names)
+                self.classes_ = classes if y.ndim == 2 else classes[0]
+                self.task_names_ = names
             self.net_.set_params(
                 train_split=None
                 if valid is None
@@ -436,17 +455,17 @@ class MultiTaskClassifier(ClassifierMixin, BaseEstimator):
             f"got {self.trunk!r}."
         )
 
-    def _make_net(self, n_features, task_weights):
+    def _make_net(self, n_features, classes, names):
         module = MultiTaskModule(
             self._make_trunk(n_features),
             n_features,
-            [len(c) for c in self._task_classes],
+            [len(c) for c in classes],
             **self._params_for("head"),
         )
         return MultiTaskNet(
             module,
-            task_names=self.task_names_,
-            task_weights=task_weights,
+            task_names=names,
+            loss_weighting=make_loss_weighting(self.loss_weighting, self.task_weights),
             optimizer=self.optimizer,
             lr=self.lr,
             max_epochs=self.max_epochs,

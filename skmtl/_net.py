@@ -1,10 +1,13 @@
-"""The skorch side: a net trained on a weighted sum of per-task losses."""
+"""The skorch side: a net trained on per-task losses, with per-task history."""
 
 import torch
+from sklearn.base import clone
 from skorch import NeuralNet
 from skorch.callbacks import Callback
 from skorch.dataset import unpack_data
 from skorch.utils import to_tensor
+
+from .weighting import FixedWeights
 
 __all__ = ["MultiTaskNet"]
 
@@ -12,13 +15,16 @@ __all__ = ["MultiTaskNet"]
 class MultiTaskNet(NeuralNet):
     """A skorch net whose module returns one logits tensor per task.
 
-    The loss is ``sum_t task_weights[t] * L_t``, where ``L_t`` is the task's
-    criterion averaged over the rows of the batch that have a label for it,
-    weighted by each row's weight for that task. Targets are either a tensor of
-    class indices of shape ``(n_samples, n_tasks)``, -1 marking a missing label,
-    or a dict with such ``"labels"`` and ``"weights"`` of the same shape (zero
-    where the label is missing). A task with no label in a batch adds nothing
-    to that batch's loss.
+    ``L_t``, the loss of task ``t`` on a batch, is its criterion averaged over
+    the rows of the batch that have a label for it, weighted by each row's
+    weight for that task; a task with no label in a batch adds nothing to that
+    batch's loss. A loss weighting strategy turns the task losses into the
+    update: by default ``sum_t w_t * L_t`` with fixed weights.
+
+    Targets are either a tensor of class indices of shape
+    ``(n_samples, n_tasks)``, -1 marking a missing label, or a dict of such
+    ``"labels"`` and their ``"weights"``, of the same shape (zero where the
+    label is missing).
 
     Besides skorch's ``train_loss`` and ``valid_loss``, each epoch of the
     history records, for every task ``name``, ``train_loss_<name>``,
@@ -38,8 +44,10 @@ class MultiTaskNet(NeuralNet):
     task_names : list of str
         Name of each task, used in the history keys.
 
-    task_weights : sequence of float
-        Weight of each task's loss in the total loss.
+    loss_weighting : skmtl.weighting.LossWeighting, default=None
+        How the task losses become gradients (see :mod:`skmtl.weighting`); it
+        is cloned at each initialisation and kept, as a callback, in
+        ``loss_weighting_``. ``None``: equal weights ``1 / n_tasks``.
 
     criterion : torch criterion class, default=torch.nn.CrossEntropyLoss
         Loss of one task, called with that task's logits and labels; it must
@@ -54,24 +62,34 @@ class MultiTaskNet(NeuralNet):
         module,
         *,
         task_names,
-        task_weights,
+        loss_weighting=None,
         criterion=torch.nn.CrossEntropyLoss,
         **kwargs,
     ):
         kwargs.setdefault("criterion__reduction", "none")
         super().__init__(module, criterion, **kwargs)
         self.task_names = task_names
-        self.task_weights = task_weights
+        self.loss_weighting = loss_weighting
 
     @property
     def _default_callbacks(self):
         defaults = super()._default_callbacks
+        strategy = clone(self.loss_weighting or FixedWeights())
         # Before print_log, so that it shows the scores.
         return (
             [cb for cb in defaults if cb[0] != "print_log"]
-            + [("task_scores", TaskScores())]
+            + [("loss_weighting", strategy), ("task_scores", TaskScores())]
             + [cb for cb in defaults if cb[0] == "print_log"]
         )
+
+    def initialize_module(self):
+        super().initialize_module()
+        self.loss_weighting_ = dict(self.callbacks_)["loss_weighting"]
+        parameters = self.loss_weighting_.setup(len(self.task_names))
+        if parameters is not None:
+            # Registered as a module: trained by the optimizer, moved and saved.
+            self.weighting_ = parameters
+        return self
 
     def get_task_losses(self, y_pred, y_true):
         """Each task's loss on a batch.
@@ -101,20 +119,16 @@ class MultiTaskNet(NeuralNet):
             losses.append((weights[:, t] * per_row).sum() / total.clamp(min=tiny))
         return losses
 
-    def weigh_task_losses(self, task_losses):
-        """The total loss: the weighted sum of the task losses."""
-        return sum(w * loss for w, loss in zip(self.task_weights, task_losses))
-
     def get_loss(self, y_pred, y_true, X=None, training=False):
-        return self.weigh_task_losses(self.get_task_losses(y_pred, y_true))
+        task_losses = self.get_task_losses(y_pred, y_true)
+        return self.loss_weighting_.combine(task_losses, self, training)
 
     def train_step_single(self, batch, **fit_params):
         self._set_training(True)
         Xi, yi = unpack_data(batch)
         y_pred = self.infer(Xi, **fit_params)
         task_losses = self.get_task_losses(y_pred, yi)
-        loss = self.weigh_task_losses(task_losses)
-        loss.backward()
+        loss = self.loss_weighting_.backward(task_losses, self)
         self._record_task_scores("train", task_losses, y_pred, yi)
         return {"loss": loss, "y_pred": y_pred}
 
@@ -124,7 +138,7 @@ class MultiTaskNet(NeuralNet):
         with torch.no_grad():
             y_pred = self.infer(Xi, **fit_params)
             task_losses = self.get_task_losses(y_pred, yi)
-            loss = self.weigh_task_losses(task_losses)
+            loss = self.loss_weighting_.combine(task_losses, self, training=False)
         self._record_task_scores("valid", task_losses, y_pred, yi)
         return {"loss": loss, "y_pred": y_pred}
 

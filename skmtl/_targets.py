@@ -10,7 +10,6 @@ __all__ = [
     "encode_targets",
     "missing_mask",
     "task_names",
-    "task_weights",
 ]
 
 
@@ -144,19 +143,6 @@ def class_weights(class_weight, classes, codes, names):
         except ValueError as err:
             raise ValueError(f"class_weight of task {name!r}: {err}") from err
     return weights
-
-
-def task_weights(weights, n_tasks):
-    """The loss weight of each task: equal (``1 / n_tasks``) if ``weights`` is None."""
-    if weights is None:
-        return [1.0 / n_tasks] * n_tasks
-    array = np.asarray(weights, dtype=float)
-    if array.shape != (n_tasks,) or not np.all(np.isfinite(array)):
-        raise ValueError(
-            f"task_weights must hold {n_tasks} finite numbers, one per task; "
-            f"got {weights!r}."
-        )
-    return array.tolist()
 
 
 def _natural_labels(labels, name):

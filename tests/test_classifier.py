@@ -127,7 +127,7 @@ def test_grid_search_over_architecture_and_task_weights(data):
     assert (
         tuple(widths) == search.best_params_["multitaskclassifier__trunk__hidden_units"]
     )
-    assert best.net_.task_weights == list(
+    assert best.net_.loss_weighting_.weights_ == list(
         search.best_params_["multitaskclassifier__task_weights"]
     )
 

@@ -6,6 +6,7 @@ from skorch.helper import predefined_split
 
 from skmtl import MultiTaskNet, TensorBatchIterator
 from skmtl.modules import MLP, MultiTaskModule
+from skmtl.weighting import FixedWeights
 
 
 def _net(task_weights=(0.7, 0.3), **kwargs):
@@ -14,7 +15,7 @@ def _net(task_weights=(0.7, 0.3), **kwargs):
     return MultiTaskNet(
         module,
         task_names=["a", "b"],
-        task_weights=list(task_weights),
+        loss_weighting=FixedWeights(list(task_weights)),
         optimizer=torch.optim.Adam,
         iterator_train=TensorBatchIterator,
         iterator_valid=TensorBatchIterator,

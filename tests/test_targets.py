@@ -8,7 +8,6 @@ from skmtl._targets import (
     encode_targets,
     missing_mask,
     task_names,
-    task_weights,
 )
 
 
@@ -106,13 +105,6 @@ def test_bad_class_weights(class_weight, message):
     codes = np.array([[0, 0], [1, 1]])
     with pytest.raises(ValueError, match=message):
         class_weights(class_weight, classes, codes, ["x", "y"])
-
-
-def test_task_weights():
-    assert task_weights(None, 4) == [0.25] * 4
-    assert task_weights((1, 3), 2) == [1.0, 3.0]
-    with pytest.raises(ValueError, match="task_weights must hold 2 finite numbers"):
-        task_weights((1, np.inf), 2)
 
 
 def test_task_names():

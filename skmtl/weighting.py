@@ -1,0 +1,428 @@
+"""How the task losses of a batch become one update: loss weighting and gradient
+aggregation strategies.
+
+A strategy is a skorch callback with two more methods: ``combine`` turns the task
+losses into the total loss that is reported (``train_loss``, ``valid_loss``), and
+``backward`` puts the gradients of a training batch into the parameters' ``.grad``.
+:class:`~skmtl.MultiTaskClassifier` takes one as ``loss_weighting``, by name or as
+an object; its parameters are searchable as ``loss_weighting__<param>``. Each
+epoch, the history records the strategy's task weights as ``loss_weight_<task>``
+(their mean over the epoch's batches where they change per batch), and
+:class:`UncertaintyWeighting` its ``log_variance_<task>``.
+"""
+
+import numpy as np
+import torch
+from skorch.callbacks import Callback
+from torch import nn
+
+__all__ = [
+    "DynamicWeightAverage",
+    "FixedWeights",
+    "GradientAggregation",
+    "GradNorm",
+    "LossWeighting",
+    "RandomWeighting",
+    "UncertaintyWeighting",
+    "make_loss_weighting",
+]
+
+
+class LossWeighting(Callback):
+    """Base class of the strategies: fixed weights unless a subclass says otherwise.
+
+    Subclasses override :meth:`task_weights` (weights known before the batch),
+    :meth:`combine` or :meth:`backward`, and may return learnable parameters from
+    :meth:`setup`: the net keeps them as ``net.weighting_`` and trains them with
+    its optimizer.
+    """
+
+    def setup(self, n_tasks):
+        """Check the strategy against the number of tasks; return a module of
+        learnable parameters, or None."""
+        return None
+
+    def task_weights(self, net, training):
+        """The weight of each task's loss, as a list of floats or a tensor."""
+        raise NotImplementedError
+
+    def combine(self, task_losses, net, training):
+        """The total loss of a batch, as reported in the history."""
+        weights = self.task_weights(net, training)
+        return sum(w * loss for w, loss in zip(weights, task_losses))
+
+    def backward(self, task_losses, net):
+        """Fill the parameters' gradients for a training batch; return the loss."""
+        loss = self.combine(task_losses, net, training=True)
+        loss.backward()
+        return loss
+
+    def state(self, net):
+        """Per-task values to record in the history this epoch: {key: [values]}."""
+        weights = self.task_weights(net, training=False)
+        return {"loss_weight": [float(w) for w in weights]}
+
+    def on_epoch_end(self, net, **kwargs):
+        for key, values in self.state(net).items():
+            for name, value in zip(net.task_names, values):
+                net.history.record(f"{key}_{name}", value)
+
+
+class FixedWeights(LossWeighting):
+    """Constant task weights: the original study's ``lambda``.
+
+    Parameters
+    ----------
+    weights : array-like of shape (n_tasks,), default=None
+        Weight of each task's loss; ``None`` gives each ``1 / n_tasks``.
+    """
+
+    def __init__(self, weights=None):
+        self.weights = weights
+
+    def setup(self, n_tasks):
+        if self.weights is None:
+            self.weights_ = [1.0 / n_tasks] * n_tasks
+            return None
+        weights = np.asarray(self.weights, dtype=float)
+        if weights.shape != (n_tasks,) or not np.all(np.isfinite(weights)):
+            raise ValueError(
+                f"task_weights must hold {n_tasks} finite numbers, one per task; "
+                f"got {self.weights!r}."
+            )
+        self.weights_ = weights.tolist()
+        return None
+
+    def task_weights(self, net, training):
+        return self.weights_
+
+
+class UncertaintyWeighting(LossWeighting):
+    """Learned homoscedastic uncertainty (Kendall, Gal and Cipolla, CVPR 2018).
+
+    Each task ``t`` has a learned log-variance ``s_t`` (initially 0), trained with
+    the net; the loss is ``sum_t exp(-s_t) * L_t + s_t``, so a task's effective
+    weight is ``exp(-s_t)`` and the ``s_t`` term keeps it from vanishing.
+    """
+
+    def setup(self, n_tasks):
+        return _LogVariances(n_tasks)
+
+    def task_weights(self, net, training):
+        return torch.exp(-net.weighting_.log_variance)
+
+    def combine(self, task_losses, net, training):
+        log_variance = net.weighting_.log_variance
+        losses = torch.stack(task_losses)
+        return (torch.exp(-log_variance) * losses + log_variance).sum()
+
+    def state(self, net):
+        log_variance = net.weighting_.log_variance.detach().cpu()
+        return {
+            "loss_weight": torch.exp(-log_variance).tolist(),
+            "log_variance": log_variance.tolist(),
+        }
+
+
+class DynamicWeightAverage(LossWeighting):
+    """Dynamic weight average (Liu, Johns and Davison, CVPR 2019).
+
+    From the third epoch on, a task's weight grows with the ratio of its last two
+    epochs' mean training losses, ``r_t = L_t(k-1) / L_t(k-2)``:
+    ``w_t = n_tasks * softmax(r / temperature)_t``. The first two epochs weigh
+    every task 1. Equal loss ratios give equal weights.
+
+    Parameters
+    ----------
+    temperature : float, default=2.0
+        Softness of the weighting: the larger, the closer to equal weights.
+    """
+
+    def __init__(self, temperature=2.0):
+        self.temperature = temperature
+
+    def on_epoch_begin(self, net, **kwargs):
+        losses = [
+            [epoch[f"train_loss_{name}"] for name in net.task_names]
+            for epoch in net.history[:-1][-2:]
+        ]
+        self.weights_ = dwa_weights(losses, self.temperature, len(net.task_names))
+
+    def task_weights(self, net, training):
+        return self.weights_
+
+
+def dwa_weights(epoch_losses, temperature, n_tasks):
+    """Dynamic weight average's weights from the last two epochs' task losses.
+
+    Parameters
+    ----------
+    epoch_losses : list of lists
+        Mean training loss of each task in the last epochs, oldest first; fewer
+        than two epochs give equal weights of 1.
+
+    temperature : float
+        Softness of the weighting.
+
+    n_tasks : int
+        Number of tasks, the weights' sum.
+
+    Returns
+    -------
+    weights : list of float
+    """
+    if len(epoch_losses) < 2:
+        return [1.0] * n_tasks
+    before, last = np.asarray(epoch_losses[-2]), np.asarray(epoch_losses[-1])
+    ratios = last / before
+    exp = np.exp((ratios - ratios.max()) / temperature)
+    return (n_tasks * exp / exp.sum()).tolist()
+
+
+class GradNorm(LossWeighting):
+    """GradNorm (Chen, Badrinarayanan, Lee and Rabinovich, ICML 2018).
+
+    Task weights ``w_t`` (initially 1) are learned so that the norms of the
+    weighted tasks' gradients on the trunk's last layer train at a common rate:
+    each step, ``sum_t |G_t - mean(G) * r_t ** alpha|`` is minimised over the
+    weights, where ``G_t`` is the norm of the gradient of ``w_t * L_t`` and
+    ``r_t`` the task's loss relative to its first batch's, over the mean of those.
+    A task that trains slower (larger ``r_t``) gains weight. The weights are
+    renormalised to sum to ``n_tasks`` after each step; the net trains on
+    ``sum_t w_t * L_t``.
+
+    Parameters
+    ----------
+    alpha : float, default=1.5
+        Strength of the pull towards a common training rate.
+    """
+
+    def __init__(self, alpha=1.5):
+        self.alpha = alpha
+
+    def setup(self, n_tasks):
+        self.initial_losses_ = None
+        return _TaskWeights(n_tasks)
+
+    def task_weights(self, net, training):
+        return net.weighting_.weight.detach()
+
+    def backward(self, task_losses, net):
+        weight = net.weighting_.weight
+        losses = torch.stack(task_losses)
+        if self.initial_losses_ is None:
+            self.initial_losses_ = losses.detach()
+        shared = _last_shared_weight(net)
+        # The gradient of w_t * L_t on the shared layer has norm w_t * |grad L_t|.
+        grad_norms = torch.stack(
+            [
+                torch.autograd.grad(loss, shared, retain_graph=True)[0].norm()
+                for loss in task_losses
+            ]
+        )
+        norms = weight * grad_norms
+        ratios = losses.detach() / self.initial_losses_.clamp(min=1e-12)
+        target = (norms.mean() * (ratios / ratios.mean()) ** self.alpha).detach()
+        weight_grad = torch.autograd.grad((norms - target).abs().sum(), weight)[0]
+        loss = (weight.detach() * losses).sum()
+        loss.backward()
+        weight.grad = weight_grad
+        return loss
+
+    def on_batch_end(self, net, training=False, **kwargs):
+        if training:
+            with torch.no_grad():
+                weight = net.weighting_.weight
+                weight.clamp_(min=1e-6)
+                weight.mul_(len(weight) / weight.sum())
+
+
+class RandomWeighting(LossWeighting):
+    """Random loss weighting (Lin, Ye, Xu, Shi and Zhang, TMLR 2022).
+
+    Each training batch draws its task weights as ``softmax(z)``, ``z`` standard
+    normal: a baseline that any other strategy should beat. Validation losses use
+    equal weights ``1 / n_tasks``.
+    """
+
+    def task_weights(self, net, training):
+        n_tasks = len(net.task_names)
+        if not training:
+            return [1.0 / n_tasks] * n_tasks
+        return torch.softmax(torch.randn(n_tasks, device=net.device), dim=0)
+
+    def combine(self, task_losses, net, training):
+        weights = self.task_weights(net, training)
+        if training:
+            self._batch_weights.append(weights)
+        return sum(w * loss for w, loss in zip(weights, task_losses))
+
+    def on_epoch_begin(self, net, **kwargs):
+        self._batch_weights = []
+
+    def state(self, net):
+        return {"loss_weight": torch.stack(self._batch_weights).mean(0).tolist()}
+
+
+class GradientAggregation(LossWeighting):
+    """Jacobian descent on the trunk with a torchjd aggregator.
+
+    The gradients of the task losses with respect to the trunk's parameters form
+    a Jacobian, one row per task; the aggregator turns it into the trunk's
+    update (PCGrad projects conflicting rows, MGDA takes the min-norm point of
+    their hull, UPGrad projects onto the dual cone, ...). Each head gets its own
+    task's gradient. Computed by :func:`torchjd.autojac.mtl_backward` and
+    :func:`torchjd.autojac.jac_to_grad`.
+
+    Parameters
+    ----------
+    aggregator : str or torchjd.aggregation.Aggregator, default="upgrad"
+        One of ``"upgrad"``, ``"pcgrad"``, ``"mgda"``, ``"cagrad"`` (c=0.4),
+        ``"dualproj"``, ``"imtlg"``, ``"aligned_mtl"``, ``"mean"``, or an
+        aggregator instance such as ``torchjd.aggregation.CAGrad(c=0.5)``.
+
+    Notes
+    -----
+    The reported loss is the mean of the task losses. For aggregators that weigh
+    the Jacobian's rows, the history records the weights' epoch mean.
+    """
+
+    def __init__(self, aggregator="upgrad"):
+        self.aggregator = aggregator
+
+    def initialize(self):
+        self.aggregator_ = _make_aggregator(self.aggregator)
+        return self
+
+    def on_train_begin(self, net, **kwargs):
+        trunk = _trunk(net)
+        self._hook = trunk.register_forward_hook(self._keep_features)
+
+    def on_train_end(self, net, **kwargs):
+        self._hook.remove()
+
+    def _keep_features(self, module, inputs, output):
+        self._features = output
+
+    def task_weights(self, net, training):
+        n_tasks = len(net.task_names)
+        return [1.0 / n_tasks] * n_tasks
+
+    def backward(self, task_losses, net):
+        from torchjd.autojac import jac_to_grad, mtl_backward
+
+        shared = [p for p in _trunk(net).parameters() if p.requires_grad]
+        mtl_backward(task_losses, features=self._features, shared_params=shared)
+        weights = jac_to_grad(shared, self.aggregator_)
+        if weights is not None:
+            self._batch_weights.append(weights.detach())
+        return self.combine(task_losses, net, training=True).detach()
+
+    def on_epoch_begin(self, net, **kwargs):
+        self._batch_weights = []
+
+    def state(self, net):
+        if not self._batch_weights:
+            return {}
+        return {"loss_weight": torch.stack(self._batch_weights).mean(0).tolist()}
+
+
+_AGGREGATORS = {
+    "upgrad": ("UPGrad", {}),
+    "pcgrad": ("PCGrad", {}),
+    "mgda": ("MGDA", {}),
+    "cagrad": ("CAGrad", {"c": 0.4}),
+    "dualproj": ("DualProj", {}),
+    "imtlg": ("IMTLG", {}),
+    "aligned_mtl": ("AlignedMTL", {}),
+    "mean": ("Mean", {}),
+}
+
+_STRATEGIES = {
+    "equal": FixedWeights,
+    "uncertainty": UncertaintyWeighting,
+    "dwa": DynamicWeightAverage,
+    "gradnorm": GradNorm,
+    "random": RandomWeighting,
+}
+
+NAMES = sorted(_STRATEGIES) + sorted(_AGGREGATORS)
+
+
+def make_loss_weighting(loss_weighting, task_weights=None):
+    """The strategy object for a name, an object, or None (fixed task weights).
+
+    Parameters
+    ----------
+    loss_weighting : str, LossWeighting or None
+        A name among :data:`NAMES` (loss weighting strategies, then torchjd
+        aggregators), a strategy object, or None for ``FixedWeights``.
+
+    task_weights : array-like, default=None
+        The fixed weights; only with ``loss_weighting=None`` or ``"equal"``.
+
+    Returns
+    -------
+    strategy : LossWeighting
+    """
+    if loss_weighting is None or loss_weighting == "equal":
+        return FixedWeights(task_weights)
+    if task_weights is not None:
+        raise ValueError(
+            "task_weights sets fixed weights; it cannot be combined with "
+            f"loss_weighting={loss_weighting!r}."
+        )
+    if isinstance(loss_weighting, LossWeighting):
+        return loss_weighting
+    if loss_weighting in _STRATEGIES:
+        return _STRATEGIES[loss_weighting]()
+    if loss_weighting in _AGGREGATORS:
+        return GradientAggregation(loss_weighting)
+    raise ValueError(
+        f"Unknown loss_weighting {loss_weighting!r}; expected one of {NAMES}, a "
+        "LossWeighting object or None."
+    )
+
+
+def _make_aggregator(aggregator):
+    if not isinstance(aggregator, str):
+        return aggregator
+    if aggregator not in _AGGREGATORS:
+        raise ValueError(
+            f"Unknown aggregator {aggregator!r}; expected one of "
+            f"{sorted(_AGGREGATORS)} or a torchjd aggregator."
+        )
+    from torchjd import aggregation
+
+    name, params = _AGGREGATORS[aggregator]
+    return getattr(aggregation, name)(**params)
+
+
+def _trunk(net):
+    trunk = getattr(net.module_, "trunk", None)
+    if trunk is None:
+        raise TypeError(
+            "This strategy needs the shared trunk as module_.trunk, as "
+            "skmtl.modules.MultiTaskModule has."
+        )
+    return trunk
+
+
+def _last_shared_weight(net):
+    """The weight of the trunk's last layer, where GradNorm measures gradients."""
+    weights = [p for p in _trunk(net).parameters() if p.requires_grad and p.ndim >= 2]
+    if not weights:
+        raise TypeError("GradNorm needs a trunk with a weight matrix.")
+    return weights[-1]
+
+
+class _LogVariances(nn.Module):
+    def __init__(self, n_tasks):
+        super().__init__()
+        self.log_variance = nn.Parameter(torch.zeros(n_tasks))
+
+
+class _TaskWeights(nn.Module):
+    def __init__(self, n_tasks):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(n_tasks))
