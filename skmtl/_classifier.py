@@ -42,8 +42,9 @@ class MultiTaskClassifier(ClassifierMixin, BaseEstimator):
     """A neural network with a shared trunk and one classification head per task.
 
     Hard parameter sharing: every task's head reads the output of one trunk,
-    and the network is trained on the weighted sum of the tasks'
-    cross-entropies. ``fit(X, Y)`` takes one task per column of ``Y``; a 1-D
+    and the network is trained on the tasks' cross-entropies, summed with fixed
+    weights or balanced by a strategy (``loss_weighting``). ``fit(X, Y)`` takes
+    one task per column of ``Y``, labels may be missing; a 1-D
     ``y`` makes it an ordinary single-task classifier, so the same estimator
     gives the single-task baseline, alone or in
     :class:`~sklearn.multioutput.MultiOutputClassifier`.

@@ -10,11 +10,14 @@ scorers on the same folds.
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.metrics import check_scoring
+from sklearn.utils import _safe_indexing
+
+from ._targets import missing_mask
 
 __all__ = ["task_scorer", "mean_task_scorer"]
 
 
-def task_scorer(task, scoring="accuracy"):
+def task_scorer(task, scoring="accuracy", *, missing_label=None):
     """A scorer of one task of a multi-output classifier.
 
     Parameters
@@ -28,6 +31,10 @@ def task_scorer(task, scoring="accuracy"):
         ``"balanced_accuracy"``, ``"neg_log_loss"``, ``"f1_macro"``, ...) or
         made with :func:`~sklearn.metrics.make_scorer`. Scorers that need
         probabilities get that task's ``predict_proba`` array.
+
+    missing_label : scalar, default=None
+        The marker of a missing label, as the estimator's ``missing_label``:
+        rows whose label for the task is missing are left out of its score.
 
     Returns
     -------
@@ -45,16 +52,19 @@ def task_scorer(task, scoring="accuracy"):
     >>> scoring = {"item": task_scorer(0), "group": task_scorer("group")}
     >>> log_loss = task_scorer(1, "neg_log_loss")
     """
-    return _TaskScorer(task, check_scoring(None, scoring=scoring))
+    return _TaskScorer(task, check_scoring(None, scoring=scoring), missing_label)
 
 
-def mean_task_scorer(scoring="accuracy"):
+def mean_task_scorer(scoring="accuracy", *, missing_label=None):
     """A scorer giving the mean over tasks of a per-task score.
 
     Parameters
     ----------
     scoring : str or callable, default="accuracy"
         The per-task score, as in :func:`task_scorer`.
+
+    missing_label : scalar, default=None
+        The marker of a missing label: each task is scored on its labelled rows.
 
     Returns
     -------
@@ -70,38 +80,54 @@ def mean_task_scorer(scoring="accuracy"):
     >>> from skmtl.metrics import mean_task_scorer
     >>> scoring = {"mean_accuracy": mean_task_scorer()}
     """
-    return _MeanTaskScorer(check_scoring(None, scoring=scoring))
+    return _MeanTaskScorer(check_scoring(None, scoring=scoring), missing_label)
 
 
 class _TaskScorer:
-    def __init__(self, task, scorer):
+    def __init__(self, task, scorer, missing_label):
         self.task = task
         self.scorer = scorer
+        self.missing_label = missing_label
 
     def __call__(self, estimator, X, y, **kwargs):
         t = _task_index(self.task, estimator, y)
-        return self.scorer(
-            _TaskView(estimator, t), X, _label_columns(y)[:, t], **kwargs
-        )
+        return _score_task(self.scorer, estimator, t, X, y, self.missing_label, kwargs)
 
     def __repr__(self):
         return f"task_scorer({self.task!r}, {self.scorer!r})"
 
 
 class _MeanTaskScorer:
-    def __init__(self, scorer):
+    def __init__(self, scorer, missing_label):
         self.scorer = scorer
+        self.missing_label = missing_label
 
     def __call__(self, estimator, X, y, **kwargs):
-        Y = _label_columns(y)
+        n_tasks = _label_columns(y).shape[1]
         scores = [
-            self.scorer(_TaskView(estimator, t), X, Y[:, t], **kwargs)
-            for t in range(Y.shape[1])
+            _score_task(self.scorer, estimator, t, X, y, self.missing_label, kwargs)
+            for t in range(n_tasks)
         ]
         return float(np.mean(scores))
 
     def __repr__(self):
         return f"mean_task_scorer({self.scorer!r})"
+
+
+def _score_task(scorer, estimator, task, X, y, missing_label, kwargs):
+    """Score one task on the rows labelled for it."""
+    labels = _label_columns(y)[:, task]
+    rows = np.flatnonzero(~missing_mask(labels, missing_label))
+    if len(rows) < len(labels):
+        X = _safe_indexing(X, rows)
+        kwargs = {
+            key: _safe_indexing(value, rows) if key == "sample_weight" else value
+            for key, value in kwargs.items()
+        }
+    labels = labels[rows]
+    if labels.dtype == object:
+        labels = np.array(labels.tolist())  # ints or strings, as the classes
+    return scorer(_TaskView(estimator, task), X, labels, **kwargs)
 
 
 class _TaskView(ClassifierMixin, BaseEstimator):

@@ -17,6 +17,7 @@ from skorch.callbacks import Callback
 from torch import nn
 
 __all__ = [
+    "NAMES",
     "DynamicWeightAverage",
     "FixedWeights",
     "GradientAggregation",
@@ -24,17 +25,19 @@ __all__ = [
     "LossWeighting",
     "RandomWeighting",
     "UncertaintyWeighting",
+    "dwa_weights",
     "make_loss_weighting",
 ]
 
 
 class LossWeighting(Callback):
-    """Base class of the strategies: fixed weights unless a subclass says otherwise.
+    """Base class of the strategies.
 
-    Subclasses override :meth:`task_weights` (weights known before the batch),
-    :meth:`combine` or :meth:`backward`, and may return learnable parameters from
-    :meth:`setup`: the net keeps them as ``net.weighting_`` and trains them with
-    its optimizer.
+    By default a batch's loss is ``sum_t w_t * L_t`` with the weights of
+    :meth:`task_weights`, and its gradients come from ``loss.backward()``.
+    Subclasses define :meth:`task_weights`, may override :meth:`combine` or
+    :meth:`backward`, and may return learnable parameters from :meth:`setup`:
+    the net keeps them as ``net.weighting_`` and trains them with its optimizer.
     """
 
     def setup(self, n_tasks):
@@ -284,7 +287,9 @@ class GradientAggregation(LossWeighting):
     Notes
     -----
     The reported loss is the mean of the task losses. For aggregators that weigh
-    the Jacobian's rows, the history records the weights' epoch mean.
+    the Jacobian's rows, the history records the weights' epoch mean. A task
+    without labels in a batch has a zero row; MGDA's min-norm point is then
+    zero, and that batch does not move the trunk.
     """
 
     def __init__(self, aggregator="upgrad"):
@@ -300,6 +305,7 @@ class GradientAggregation(LossWeighting):
 
     def on_train_end(self, net, **kwargs):
         self._hook.remove()
+        del self._hook, self._features  # a fitted net pickles without them
 
     def _keep_features(self, module, inputs, output):
         self._features = output

@@ -106,3 +106,27 @@ def test_single_output_y_is_an_error(fitted):
     clf, X, Y = fitted
     with pytest.raises(ValueError, match="need y of shape \\(n_samples, n_tasks\\)"):
         task_scorer(0)(clf, X, Y["item"])
+
+
+def test_task_scorers_skip_missing_labels(fitted):
+    clf, X, Y = fitted
+    labelled = np.arange(len(X)) % 3 > 0
+    Y_partial = Y.assign(group=Y["group"].where(labelled, "?"))
+    pred = clf.predict(X)[:, 1]
+    expected = np.mean(pred[labelled] == Y["group"].to_numpy()[labelled])
+    score = task_scorer("group", missing_label="?")(clf, X, Y_partial)
+    assert score == pytest.approx(expected)
+    item = task_scorer("item", missing_label="?")(clf, X, Y_partial)
+    mean = mean_task_scorer(missing_label="?")(clf, X, Y_partial)
+    assert mean == pytest.approx((item + expected) / 2)
+
+
+def test_task_scorer_weights_follow_the_kept_rows(fitted):
+    clf, X, Y = fitted
+    labelled = np.arange(len(X)) % 2 == 0
+    Y_partial = Y.assign(group=Y["group"].where(labelled, "?"))
+    weights = np.linspace(0.1, 1, len(X))
+    score = task_scorer(1, missing_label="?")(clf, X, Y_partial, sample_weight=weights)
+    right = clf.predict(X)[:, 1] == Y["group"].to_numpy()
+    expected = np.average(right[labelled], weights=weights[labelled])
+    assert score == pytest.approx(expected)

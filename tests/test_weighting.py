@@ -1,3 +1,4 @@
+import pickle
 from types import SimpleNamespace
 
 import numpy as np
@@ -238,3 +239,12 @@ def test_the_strategy_object_given_is_not_trained(data):
     assert not hasattr(strategy, "weights_")
     log_variance = clf.net_.history[-1, "log_variance_task_1"]
     assert log_variance != 0.0
+
+
+@pytest.mark.parametrize("name", ["uncertainty", "gradnorm", "upgrad", "random"])
+def test_fitted_strategies_pickle(data, name):
+    X, Y = data
+    clf = _fast(max_epochs=1, loss_weighting=name).fit(X, Y)
+    restored = pickle.loads(pickle.dumps(clf))
+    for a, b in zip(clf.predict_proba(X), restored.predict_proba(X)):
+        np.testing.assert_array_equal(a, b)

@@ -4,7 +4,15 @@ Run it with ``python -m skmtl.study`` (``--help`` for the options).
 """
 
 from ._plots import plot_study
-from ._protocol import run_study
+from ._protocol import load_study_data, net_result, run_study, study_classifier
 from ._report import summarize, to_markdown
 
-__all__ = ["plot_study", "run_study", "summarize", "to_markdown"]
+__all__ = [
+    "load_study_data",
+    "net_result",
+    "plot_study",
+    "run_study",
+    "study_classifier",
+    "summarize",
+    "to_markdown",
+]

@@ -5,6 +5,7 @@ import json
 import sys
 from pathlib import Path
 
+from ..weighting import NAMES
 from ._plots import plot_study
 from ._protocol import ARCHITECTURES, run_study
 from ._report import summarize, to_markdown
@@ -29,6 +30,11 @@ def main(argv=None):
     parser.add_argument(
         "--task-weights", type=float, nargs=2, default=(0.5, 0.5), metavar="W"
     )
+    parser.add_argument(
+        "--loss-weighting",
+        choices=NAMES,
+        help="strategy of the multi-task net, in place of --task-weights",
+    )
     parser.add_argument("--batch-size", type=int, default=200)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--device", default="cpu")
@@ -48,6 +54,7 @@ def main(argv=None):
         **chosen,
         validation_fraction=args.validation_fraction,
         task_weights=tuple(args.task_weights),
+        loss_weighting=args.loss_weighting,
         batch_size=args.batch_size,
         lr=args.lr,
         device=args.device,

@@ -7,6 +7,7 @@ set. The single-task item net's predictions mapped to groups are a fourth model:
 the group is a function of the item, so that baseline is owed.
 """
 
+from sklearn.base import clone
 from sklearn.metrics import accuracy_score
 from sklearn.model_selection import train_test_split
 from sklearn.multioutput import MultiOutputClassifier
@@ -15,8 +16,17 @@ from tqdm.auto import tqdm
 
 from .._classifier import MultiTaskClassifier
 from ..datasets import load_fashion_mnist
+from ..datasets._fashion_mnist import ITEM_TO_GROUP
 
-__all__ = ["ARCHITECTURES", "MODELS", "TASKS", "run_study"]
+__all__ = [
+    "ARCHITECTURES",
+    "MODELS",
+    "TASKS",
+    "load_study_data",
+    "net_result",
+    "run_study",
+    "study_classifier",
+]
 
 TASKS = ("item", "group")
 
@@ -47,6 +57,7 @@ def run_study(
     test_size=None,
     validation_fraction=0.1,
     task_weights=(0.5, 0.5),
+    loss_weighting=None,
     architecture="study",
     batch_size=200,
     lr=1e-3,
@@ -74,6 +85,10 @@ def run_study(
 
     task_weights : tuple of float, default=(0.5, 0.5)
         Loss weights of the item and group tasks in the multi-task net.
+
+    loss_weighting : str or LossWeighting, default=None
+        Another strategy for the multi-task net (see :mod:`skmtl.weighting`),
+        in place of ``task_weights``.
 
     architecture : {"study", "small"}, default="study"
         ``"study"``: conv 32-64-128 (3x3, max-pool after the first two), dense
@@ -108,37 +123,36 @@ def run_study(
         test_size=test_size,
         validation_fraction=validation_fraction,
         task_weights=list(task_weights),
+        loss_weighting=None if loss_weighting is None else str(loss_weighting),
         architecture=architecture,
         batch_size=batch_size,
         lr=lr,
         device=device,
     )
-    train = load_fashion_mnist(subset="train", data_home=data_home)
-    X, Y = _subsample(train.data, train.target, train_size)
-    test = load_fashion_mnist(subset="test", data_home=data_home)
-    X_test, Y_test = _subsample(test.data, test.target, test_size)
+    X, Y, X_test, Y_test = load_study_data(train_size, test_size, data_home)
+    mtl_weights = (
+        {"task_weights": task_weights}
+        if loss_weighting is None
+        else {"loss_weighting": loss_weighting}
+    )
 
     runs = []
     with tqdm(total=seeds * 3 * epochs, unit="epoch", disable=not progress) as bar:
         for seed in range(seeds):
-            params = dict(
-                **ARCHITECTURES[architecture],
-                max_epochs=epochs,
+            net = study_classifier(
+                architecture=architecture,
+                epochs=epochs,
                 batch_size=batch_size,
                 lr=lr,
-                optimizer__betas=(0.5, 0.999),
                 validation_fraction=validation_fraction,
-                callbacks=[
-                    ("best_epoch", _best_epoch(epochs)),
-                    ("progress", _EpochProgress(bar)),
-                ],
                 device=device,
                 random_state=seed,
+                callbacks=[("progress", _EpochProgress(bar))],
             )
             bar.set_description(f"seed {seed}: MTL")
-            mtl = MultiTaskClassifier(task_weights=task_weights, **params).fit(X, Y)
+            mtl = clone(net).set_params(**mtl_weights).fit(X, Y)
             bar.set_description(f"seed {seed}: STL")
-            stl = MultiOutputClassifier(MultiTaskClassifier(**params)).fit(X, Y)
+            stl = MultiOutputClassifier(net).fit(X, Y)
             item_net, group_net = stl.estimators_
 
             Y_mtl = mtl.predict(X_test)
@@ -146,23 +160,81 @@ def run_study(
             runs.append(
                 {
                     "seed": seed,
-                    "mtl": _result(mtl, {"item": 0, "group": 1}, Y_mtl, Y_test),
-                    "stl_item": _result(
+                    "mtl": net_result(mtl, {"item": 0, "group": 1}, Y_mtl, Y_test),
+                    "stl_item": net_result(
                         item_net, {"item": 0}, item_pred[:, None], Y_test
                     ),
-                    "stl_group": _result(
+                    "stl_group": net_result(
                         group_net, {"group": 0}, group_pred[:, None], Y_test
                     ),
                     "stl_item_as_group": {
                         "test_accuracy": {
                             "group": accuracy_score(
-                                Y_test[:, 1], train.item_to_group[item_pred]
+                                Y_test[:, 1], ITEM_TO_GROUP[item_pred]
                             )
                         }
                     },
                 }
             )
     return {"config": config, "runs": runs}
+
+
+def load_study_data(train_size=None, test_size=None, data_home=None):
+    """Fashion-MNIST's training and test sets, subsampled by item if asked.
+
+    Parameters
+    ----------
+    train_size, test_size : int, default=None
+        Number of images, drawn stratified by item with a fixed seed; ``None``
+        keeps them all.
+
+    data_home : str, default=None
+        See :func:`skmtl.datasets.get_data_home`.
+
+    Returns
+    -------
+    X, Y, X_test, Y_test : ndarray
+        Images as rows and (item, group) targets.
+    """
+    X, Y = load_fashion_mnist(subset="train", data_home=data_home, return_X_y=True)
+    X_test, Y_test = load_fashion_mnist(
+        subset="test", data_home=data_home, return_X_y=True
+    )
+    return (*_subsample(X, Y, train_size), *_subsample(X_test, Y_test, test_size))
+
+
+def study_classifier(
+    *,
+    architecture="study",
+    epochs=10,
+    batch_size=200,
+    lr=1e-3,
+    validation_fraction=0.1,
+    device="cpu",
+    random_state=None,
+    callbacks=(),
+):
+    """The study's net, kept at its epoch of best mean validation accuracy.
+
+    Parameters are those of :func:`run_study`; ``callbacks`` are added to the
+    one that restores the best epoch (named ``"best_epoch"``).
+
+    Returns
+    -------
+    clf : MultiTaskClassifier
+        Adam with beta1 = 0.5, the architecture's trunk and heads.
+    """
+    return MultiTaskClassifier(
+        **ARCHITECTURES[architecture],
+        max_epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        optimizer__betas=(0.5, 0.999),
+        validation_fraction=validation_fraction,
+        callbacks=[("best_epoch", _best_epoch(epochs)), *callbacks],
+        device=device,
+        random_state=random_state,
+    )
 
 
 def _subsample(X, Y, size):
@@ -186,11 +258,29 @@ def _best_epoch(epochs):
     )
 
 
-def _result(clf, tasks, Y_pred, Y_test):
-    """Test accuracy, kept epoch, time and curves of one fitted net.
+def net_result(clf, tasks, Y_pred, Y_test):
+    """Test accuracy, kept epoch, time and curves of one fitted study net.
 
-    ``tasks`` maps each study task the net predicts to its column in the net's
-    predictions; the net's own task names index its history.
+    Parameters
+    ----------
+    clf : MultiTaskClassifier
+        Fitted with :func:`study_classifier`'s callbacks.
+
+    tasks : dict
+        Maps each study task the net predicts ("item", "group") to its column
+        in the net's predictions and tasks.
+
+    Y_pred : ndarray of shape (n_test, n_tasks of the net)
+        The net's test predictions.
+
+    Y_test : ndarray of shape (n_test, 2)
+        The test targets.
+
+    Returns
+    -------
+    result : dict
+        ``test_accuracy`` per task, ``best_epoch``, ``train_seconds`` (skorch's
+        epoch durations), ``batches_per_epoch`` and per-task ``curves``.
     """
     history = clf.net_.history
     batches = [b for epoch in history for b in epoch["batches"] if "train_loss" in b]
