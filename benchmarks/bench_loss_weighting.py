@@ -29,8 +29,6 @@ STRATEGIES = [
     "pcgrad",
     "mgda",
     "cagrad",
-    "dualproj",
-    "aligned_mtl",
 ]
 
 
