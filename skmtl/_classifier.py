@@ -106,7 +106,8 @@ class MultiTaskClassifier(ClassifierMixin, BaseEstimator):
         Fraction of the training rows held out to score each epoch. They are
         drawn from ``random_state`` alone, whatever the targets, so that
         multi-task and single-task nets fitted on the same rows with the same
-        ``random_state`` are validated on the same rows. ``None`` trains on
+        ``random_state`` are validated on the same rows (rows without any
+        weighted label are left out first). ``None`` trains on
         every row and records no validation scores; callbacks that monitor
         validation scores, such as ``EarlyStopping``, need it.
 
@@ -317,13 +318,7 @@ class MultiTaskClassifier(ClassifierMixin, BaseEstimator):
 
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         train, valid = self._split_validation(rows, seed)
-        X_t = torch.tensor(X, device=self.device)
-        targets = {
-            "labels": torch.as_tensor(codes, device=self.device),
-            "weights": torch.as_tensor(
-                weights, dtype=torch.float32, device=self.device
-            ),
-        }
+        data = (X, codes, weights.astype(np.float32), self.device)
         with _seeded_torch(seed, self.device):
             if not continuing:
                 self.net_ = self._make_net(X.shape[1], classes, names)
@@ -332,9 +327,9 @@ class MultiTaskClassifier(ClassifierMixin, BaseEstimator):
             self.net_.set_params(
                 train_split=None
                 if valid is None
-                else predefined_split(_subset(X_t, targets, valid))
+                else predefined_split(_subset(*data, valid))
             )
-            self.net_.partial_fit(_subset(X_t, targets, train))
+            self.net_.partial_fit(_subset(*data, train))
         return self
 
     def predict_proba(self, X):
@@ -526,8 +521,14 @@ def _stack_columns(columns):
     return stacked
 
 
-def _subset(X, targets, rows):
-    return Dataset(X[rows], {key: value[rows] for key, value in targets.items()})
+def _subset(X, labels, weights, device, rows):
+    """The given rows as a skorch dataset of tensors on the device."""
+
+    def tensor(array):
+        # Fancy indexing copies, so the tensor may share the copy's memory.
+        return torch.from_numpy(array[rows]).to(device)
+
+    return Dataset(tensor(X), {"labels": tensor(labels), "weights": tensor(weights)})
 
 
 @contextmanager
