@@ -15,6 +15,8 @@ import numpy as np
 import torch
 from skorch.callbacks import Callback
 from torch import nn
+from torchjd import aggregation
+from torchjd.autojac import jac_to_grad, mtl_backward
 
 __all__ = [
     "NAMES",
@@ -240,7 +242,20 @@ class GradNorm(LossWeighting):
                 weight.mul_(len(weight) / weight.sum())
 
 
-class RandomWeighting(LossWeighting):
+class _PerBatchWeights(LossWeighting):
+    """A strategy whose weights change per batch: the history gets their epoch
+    mean."""
+
+    def on_epoch_begin(self, net, **kwargs):
+        self._batch_weights = []
+
+    def state(self, net):
+        if not self._batch_weights:
+            return {}
+        return {"loss_weight": torch.stack(self._batch_weights).mean(0).tolist()}
+
+
+class RandomWeighting(_PerBatchWeights):
     """Random loss weighting (Lin, Ye, Xu, Shi and Zhang, TMLR 2022).
 
     Each training batch draws its task weights as ``softmax(z)``, ``z`` standard
@@ -260,14 +275,8 @@ class RandomWeighting(LossWeighting):
             self._batch_weights.append(weights)
         return sum(w * loss for w, loss in zip(weights, task_losses))
 
-    def on_epoch_begin(self, net, **kwargs):
-        self._batch_weights = []
 
-    def state(self, net):
-        return {"loss_weight": torch.stack(self._batch_weights).mean(0).tolist()}
-
-
-class GradientAggregation(LossWeighting):
+class GradientAggregation(_PerBatchWeights):
     """Jacobian descent on the trunk with a torchjd aggregator.
 
     The gradients of the task losses with respect to the trunk's parameters form
@@ -315,22 +324,12 @@ class GradientAggregation(LossWeighting):
         return [1.0 / n_tasks] * n_tasks
 
     def backward(self, task_losses, net):
-        from torchjd.autojac import jac_to_grad, mtl_backward
-
         shared = [p for p in _trunk(net).parameters() if p.requires_grad]
         mtl_backward(task_losses, features=self._features, shared_params=shared)
         weights = jac_to_grad(shared, self.aggregator_)
         if weights is not None:
             self._batch_weights.append(weights.detach())
         return self.combine(task_losses, net, training=True).detach()
-
-    def on_epoch_begin(self, net, **kwargs):
-        self._batch_weights = []
-
-    def state(self, net):
-        if not self._batch_weights:
-            return {}
-        return {"loss_weight": torch.stack(self._batch_weights).mean(0).tolist()}
 
 
 _AGGREGATORS = {
@@ -398,8 +397,6 @@ def _make_aggregator(aggregator):
             f"Unknown aggregator {aggregator!r}; expected one of "
             f"{sorted(_AGGREGATORS)} or a torchjd aggregator."
         )
-    from torchjd import aggregation
-
     name, params = _AGGREGATORS[aggregator]
     return getattr(aggregation, name)(**params)
 
