@@ -1,6 +1,7 @@
 """Torch modules for hard parameter sharing: trunks, heads and what joins them."""
 
 import math
+from numbers import Integral, Real
 
 import torch
 from torch import nn
@@ -29,6 +30,37 @@ def _activation(activation):
     return activation()
 
 
+def _is_positive_int(value):
+    # bool is an Integral, but True as a width is surely a mistake.
+    return isinstance(value, Integral) and not isinstance(value, bool) and value >= 1
+
+
+def _check_widths(name, widths, example, owner):
+    """Check that ``widths`` is a sequence of positive ints; return it as a tuple."""
+    if isinstance(widths, (str, bytes)) or not hasattr(widths, "__iter__"):
+        raise ValueError(
+            f"{owner} {name} must be a sequence of positive ints such as "
+            f"{example}; got {widths!r}."
+        )
+    given, widths = widths, tuple(widths)
+    bad = [w for w in widths if not _is_positive_int(w)]
+    if bad:
+        shown = given if isinstance(given, (list, tuple)) else widths
+        raise ValueError(
+            f"{owner} {name} must hold positive ints; got {shown!r}, in which "
+            f"{bad[0]!r} is not."
+        )
+    return widths
+
+
+def _check_dropout(dropout, owner):
+    # NaN fails both comparisons, so it is caught too.
+    if not (isinstance(dropout, Real) and 0 <= dropout < 1):
+        raise ValueError(
+            f"{owner} dropout must be a probability in [0, 1); got {dropout!r}."
+        )
+
+
 class MLP(nn.Module):
     """A stack of dense layers, each followed by its activation.
 
@@ -38,14 +70,15 @@ class MLP(nn.Module):
         Number of input features.
 
     hidden_units : tuple of int, default=(100,)
-        Width of each hidden layer. An empty tuple gives the identity.
+        Width of each hidden layer, each at least 1. An empty tuple gives the
+        identity.
 
     activation : str or torch.nn.Module class, default="relu"
         One of ``"relu"``, ``"tanh"``, ``"gelu"``, ``"elu"``, ``"leaky_relu"``,
         ``"sigmoid"``, or a module class instantiated without arguments.
 
     dropout : float, default=0.0
-        Dropout probability after each hidden layer.
+        Dropout probability after each hidden layer, in ``[0, 1)``.
 
     batch_norm : bool, default=False
         Whether to put batch normalisation between each dense layer and its
@@ -55,6 +88,11 @@ class MLP(nn.Module):
     ----------
     out_features : int
         Width of the output: the last hidden layer's, or ``in_features``.
+
+    Raises
+    ------
+    ValueError
+        If a width is not a positive int, or ``dropout`` is outside ``[0, 1)``.
     """
 
     def __init__(
@@ -66,6 +104,8 @@ class MLP(nn.Module):
         batch_norm=False,
     ):
         super().__init__()
+        hidden_units = _check_widths("hidden_units", hidden_units, "(100,)", "MLP")
+        _check_dropout(dropout, "MLP")
         layers = []
         width = in_features
         for units in hidden_units:
@@ -101,10 +141,11 @@ class CNN(nn.Module):
         a square single-channel image.
 
     channels : tuple of int, default=(32, 64, 128)
-        Output channels of each convolution.
+        Output channels of each convolution, each at least 1.
 
-    kernel_size : int, default=3
-        Size of the square convolution kernels.
+    kernel_size : int or tuple of (int, int), default=3
+        Size of the convolution kernels: one positive int for square kernels,
+        or ``(height, width)``.
 
     padding : {"valid", "same"} or int, default="valid"
         Padding of each convolution; ``"valid"`` (none) is the study's, and
@@ -114,13 +155,13 @@ class CNN(nn.Module):
         Indices of the convolutions followed by 2x2 max-pooling.
 
     dense_units : tuple of int, default=(1024,)
-        Widths of the dense layers after the convolutions.
+        Widths of the dense layers after the convolutions, each at least 1.
 
     activation : str or torch.nn.Module class, default="relu"
         Activation after each convolution and dense layer, as in :class:`MLP`.
 
     dropout : float, default=0.0
-        Dropout probability after each dense layer.
+        Dropout probability after each dense layer, in ``[0, 1)``.
 
     batch_norm : bool, default=False
         Whether to put batch normalisation after each convolution and dense layer.
@@ -129,6 +170,13 @@ class CNN(nn.Module):
     ----------
     out_features : int
         Width of the output: the last dense layer's.
+
+    Raises
+    ------
+    ValueError
+        If a width or the kernel size is not a positive int, ``dropout`` is
+        outside ``[0, 1)``, or the rows do not make images that these layers can
+        take.
     """
 
     def __init__(
@@ -145,6 +193,10 @@ class CNN(nn.Module):
         batch_norm=False,
     ):
         super().__init__()
+        channels = _check_widths("channels", channels, "(32, 64)", "CNN")
+        dense_units = _check_widths("dense_units", dense_units, "(1024,)", "CNN")
+        _check_kernel_size(kernel_size)
+        _check_dropout(dropout, "CNN")
         if input_shape is None:
             side = math.isqrt(in_features)
             if side * side != in_features:
@@ -187,6 +239,17 @@ class CNN(nn.Module):
         return self.dense(self.features(X.view(-1, *self.input_shape)))
 
 
+def _check_kernel_size(kernel_size):
+    # torch takes an int or a pair; anything else, or a width < 1, fails later
+    # with a message that names neither the parameter nor the value.
+    sizes = kernel_size if isinstance(kernel_size, tuple) else (kernel_size,)
+    if len(sizes) not in (1, 2) or not all(_is_positive_int(k) for k in sizes):
+        raise ValueError(
+            "CNN kernel_size must be a positive int or a pair (height, width) of "
+            f"positive ints; got {kernel_size!r}."
+        )
+
+
 class MultiTaskModule(nn.Module):
     """A shared trunk followed by one classification head per task.
 
@@ -200,16 +263,25 @@ class MultiTaskModule(nn.Module):
         Number of input features, used once to find the trunk's output width.
 
     n_classes : list of int
-        Number of classes of each task; one head is built per entry.
+        Number of classes of each task, each at least 1; one head is built per
+        entry.
 
     hidden_units : tuple of int, default=()
-        Hidden layers of each head (an :class:`MLP`) before its output layer.
+        Widths of the hidden layers of each head (an :class:`MLP`) before its
+        output layer, each at least 1.
 
     activation : str or torch.nn.Module class, default="relu"
         Activation of the heads' hidden layers.
 
     dropout : float, default=0.0
-        Dropout after each of the heads' hidden layers.
+        Dropout after each of the heads' hidden layers, in ``[0, 1)``.
+
+    Raises
+    ------
+    ValueError
+        If a width or a number of classes is not a positive int, ``dropout`` is
+        outside ``[0, 1)``, or the trunk cannot take rows of ``n_features``
+        features or does not return a 2-D tensor.
 
     Notes
     -----
@@ -227,6 +299,16 @@ class MultiTaskModule(nn.Module):
         dropout=0.0,
     ):
         super().__init__()
+        n_classes = _check_widths("n_classes", n_classes, "[10, 3]", "MultiTaskModule")
+        if not n_classes:
+            raise ValueError(
+                "MultiTaskModule n_classes must hold one number of classes per "
+                "task; got no task."
+            )
+        hidden_units = _check_widths(
+            "hidden_units", hidden_units, "(100,)", "MultiTaskModule heads'"
+        )
+        _check_dropout(dropout, "MultiTaskModule heads'")
         self.trunk = trunk
         width = self._trunk_width(trunk, n_features)
         self.heads = nn.ModuleList()
@@ -237,15 +319,30 @@ class MultiTaskModule(nn.Module):
     @staticmethod
     def _trunk_width(trunk, n_features):
         # Any module may be a trunk, so its output width is found by running it.
+        name = type(trunk).__name__
         was_training = trunk.training
         trunk.eval()
-        with torch.no_grad():
-            out = trunk(torch.zeros(2, n_features))
-        trunk.train(was_training)
-        if out.ndim != 2:
+        try:
+            with torch.no_grad():
+                out = trunk(torch.zeros(2, n_features))
+        except RuntimeError as err:
+            # Mostly a first layer sized for other data; torch's message says
+            # which shapes clashed.
             raise ValueError(
-                "The trunk must map (n_samples, n_features) to a 2-D tensor "
-                f"(n_samples, width); it returned shape {tuple(out.shape)}."
+                f"The trunk {name} cannot take rows of {n_features} features: "
+                f"{err}; set its input width to the data's number of features."
+            ) from err
+        finally:
+            trunk.train(was_training)
+        if not isinstance(out, torch.Tensor) or out.ndim != 2:
+            got = (
+                f"shape {tuple(out.shape)}"
+                if isinstance(out, torch.Tensor)
+                else f"a {type(out).__name__}"
+            )
+            raise ValueError(
+                f"The trunk {name} must map (n_samples, n_features) to a 2-D "
+                f"tensor (n_samples, width); it returned {got}."
             )
         return out.shape[1]
 

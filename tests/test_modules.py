@@ -94,7 +94,8 @@ def test_multitask_module_shares_the_trunk():
 
 
 def test_trunk_must_return_2d():
-    with pytest.raises(ValueError, match="returned shape \\(2, 1, 4\\)"):
+    message = r"The trunk Unflatten must map .* 2-D .* returned shape \(2, 1, 4\)"
+    with pytest.raises(ValueError, match=message):
         MultiTaskModule(nn.Unflatten(1, (1, 4)), 4, [2])
 
 
@@ -102,3 +103,109 @@ def test_trunk_width_probe_keeps_training_mode():
     trunk = MLP(4, (8,), batch_norm=True)
     MultiTaskModule(trunk, 4, [2])
     assert trunk.training
+
+
+@pytest.mark.parametrize(
+    "hidden_units, message",
+    [
+        ((32, 0), r"MLP hidden_units must hold positive ints; got \(32, 0\), in"),
+        ([-4], r"MLP hidden_units .* got \[-4\], in which -4 is not"),
+        ((2.5,), r"in which 2.5 is not"),
+        ((True,), r"in which True is not"),
+        (100, r"MLP hidden_units must be a sequence of positive ints .*; got 100\."),
+    ],
+)
+def test_mlp_rejects_bad_widths(hidden_units, message):
+    with pytest.raises(ValueError, match=message):
+        MLP(3, hidden_units)
+
+
+@pytest.mark.parametrize("dropout", [-0.1, 1.0, 1.5, float("nan"), "0.5"])
+def test_dropout_outside_the_unit_interval_is_an_error(dropout):
+    message = r"dropout must be a probability in \[0, 1\); got "
+    with pytest.raises(ValueError, match="MLP " + message):
+        MLP(3, (4,), dropout=dropout)
+    with pytest.raises(ValueError, match="CNN " + message):
+        CNN(64, channels=(4,), dense_units=(4,), dropout=dropout)
+    with pytest.raises(ValueError, match="MultiTaskModule heads' " + message):
+        MultiTaskModule(MLP(4, (8,)), 4, [2], dropout=dropout)
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"channels": (4, 0)}, r"CNN channels must hold positive ints; got \(4, 0\)"),
+        ({"dense_units": (-1,)}, r"CNN dense_units .* got \(-1,\), in which -1"),
+        ({"dense_units": 64}, r"CNN dense_units must be a sequence .*; got 64\."),
+        ({"kernel_size": 0}, r"CNN kernel_size must be a positive int .*; got 0\."),
+        ({"kernel_size": (3, 0)}, r"CNN kernel_size .*; got \(3, 0\)\."),
+        ({"kernel_size": 2.0}, r"CNN kernel_size .*; got 2.0\."),
+    ],
+)
+def test_cnn_rejects_bad_widths(params, message):
+    with pytest.raises(ValueError, match=message):
+        CNN(64, **params)
+
+
+def test_cnn_takes_a_kernel_of_height_and_width():
+    cnn = CNN(64, channels=(4,), kernel_size=(3, 1), pool_after=(), dense_units=(5,))
+    assert cnn.features[0].kernel_size == (3, 1)
+    assert cnn(torch.zeros(2, 64)).shape == (2, 5)
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        (
+            {"n_classes": [2, 0]},
+            r"MultiTaskModule n_classes must hold positive ints; got \[2, 0\], "
+            "in which 0 is not",
+        ),
+        ({"n_classes": []}, "n_classes must hold one number of classes per task"),
+        (
+            {"n_classes": [2], "hidden_units": (16, 0)},
+            r"MultiTaskModule heads' hidden_units must hold positive ints; got "
+            r"\(16, 0\)",
+        ),
+    ],
+)
+def test_multitask_module_rejects_bad_widths(params, message):
+    with pytest.raises(ValueError, match=message):
+        MultiTaskModule(MLP(4, (8,)), 4, **params)
+
+
+def test_multitask_module_takes_a_head_of_one_class():
+    module = MultiTaskModule(MLP(4, (8,)), 4, [1, 2])
+    assert [z.shape for z in module(torch.zeros(3, 4))] == [(3, 1), (3, 2)]
+
+
+class MyTrunk(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.layer = nn.Linear(10, 8)
+
+    def forward(self, X):
+        return self.layer(X)
+
+
+def test_trunk_of_another_input_width_is_named():
+    trunk = MyTrunk()
+    message = (
+        r"The trunk MyTrunk cannot take rows of 20 features: mat1 and mat2 shapes "
+        r"cannot be multiplied \(2x20 and 10x8\); set its input width to the "
+        "data's number of features"
+    )
+    with pytest.raises(ValueError, match=message) as info:
+        MultiTaskModule(trunk, 20, [2])
+    assert isinstance(info.value.__cause__, RuntimeError)
+    # The probe's eval mode is undone even though the trunk raised.
+    assert trunk.training
+
+
+def test_trunk_that_returns_no_tensor_is_named():
+    class Pair(nn.Module):
+        def forward(self, X):
+            return X, X
+
+    with pytest.raises(ValueError, match="The trunk Pair must map .* returned a tuple"):
+        MultiTaskModule(Pair(), 4, [2])
