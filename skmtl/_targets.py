@@ -1,11 +1,15 @@
 """Multi-task targets: task names, label checks and codes, missing labels, weights."""
 
+from numbers import Number
+
 import numpy as np
 from sklearn.utils._missing import is_pandas_na, is_scalar_nan
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import type_of_target
 
 __all__ = [
+    "check_missing_label",
+    "check_task_names",
     "class_weights",
     "encode_targets",
     "missing_mask",
@@ -14,12 +18,109 @@ __all__ = [
 
 
 def task_names(y):
-    """Task names carried by a DataFrame's columns or a Series' name, else None."""
+    """Task names carried by a DataFrame's columns or a Series' name, else None.
+
+    Parameters
+    ----------
+    y : array-like
+        Targets; a DataFrame's columns or a Series' name give the task names,
+        as strings.
+
+    Returns
+    -------
+    names : list of str or None
+        The task names, checked by :func:`check_task_names`; ``None`` when ``y``
+        carries none.
+
+    Raises
+    ------
+    ValueError
+        If two columns give the same name (such as ``1`` and ``"1"``), or a
+        name fails :func:`check_task_names`.
+    """
     if hasattr(y, "columns"):
-        return [str(c) for c in y.columns]
-    if getattr(y, "name", None) is not None:
-        return [str(y.name)]
-    return None
+        names = [str(c) for c in y.columns]
+        # Distinct columns may become the same string, such as 1 and "1".
+        first = {}
+        for column, name in zip(y.columns, names):
+            if name in first:
+                raise ValueError(
+                    f"Columns {first[name]!r} and {column!r} of y both give the "
+                    f"task name {name!r}; task names must be unique."
+                )
+            first[name] = column
+    elif getattr(y, "name", None) is not None:
+        names = [str(y.name)]
+    else:
+        return None
+    check_task_names(names)
+    return names
+
+
+def check_task_names(names):
+    """Check that task names can key the tasks and their scores in the history.
+
+    Each task ``name`` has the history keys ``f"{prefix}_loss_{name}"`` and
+    ``f"{prefix}_acc_{name}"``, and each score a ``f"{key}_best"`` flag; a
+    task named ``"x_best"`` would thus take the flags of task ``"x"``, and one
+    named ``"best"`` those of ``train_acc``, ``train_loss`` and their
+    validation counterparts.
+
+    Parameters
+    ----------
+    names : list of str
+        The name of each task.
+
+    Raises
+    ------
+    ValueError
+        If a name is not a non-empty string, two names are equal, or a name is
+        ``"best"`` or ends in ``"_best"``.
+    """
+    seen = {}
+    for t, name in enumerate(names):
+        if not isinstance(name, str) or not name:
+            raise ValueError(
+                f"Task names must be non-empty strings; task {t} is named {name!r}."
+            )
+        if name in seen:
+            raise ValueError(
+                f"Task names must be unique; tasks {seen[name]} and {t} are both "
+                f"named {name!r}."
+            )
+        seen[name] = t
+        if name == "best" or name.endswith("_best"):
+            raise ValueError(
+                f"Task {t} is named {name!r}; a task name must not be 'best' or end "
+                "in '_best', which would clash with the '<score>_best' flags in the "
+                "history."
+            )
+
+
+def check_missing_label(missing_label):
+    """Check that the missing-label marker is a scalar.
+
+    Parameters
+    ----------
+    missing_label : object
+        The marker: ``None``, a number (NaN included), a string, or pandas' NA.
+
+    Raises
+    ------
+    ValueError
+        If ``missing_label`` is not a scalar, such as a list, a tuple, an array
+        (0-d ones too, whose NaN would not be matched) or a dict.
+    """
+    scalar = (
+        missing_label is None
+        or isinstance(missing_label, (str, bytes, Number, np.generic))
+        or is_pandas_na(missing_label)
+    )
+    if not scalar:
+        raise ValueError(
+            "missing_label must be a scalar such as -1, '' or np.nan; got "
+            f"{missing_label!r}."
+        )
 
 
 def missing_mask(column, missing_label):
@@ -27,7 +128,21 @@ def missing_mask(column, missing_label):
 
     ``None`` marks nothing; a NaN marker matches NaN, None and pandas' NA; any
     other marker matches the labels equal to it.
+
+    Parameters
+    ----------
+    column : ndarray of shape (n_samples,)
+        One task's labels.
+
+    missing_label : scalar or None
+        The marker, checked by :func:`check_missing_label`.
+
+    Returns
+    -------
+    mask : ndarray of shape (n_samples,), dtype=bool
+        True where the label is missing.
     """
+    check_missing_label(missing_label)
     if missing_label is None:
         return np.zeros(len(column), dtype=bool)
     if is_scalar_nan(missing_label):
@@ -54,7 +169,8 @@ def encode_targets(Y, names, missing_label=None, classes=None):
         Task names, for the error messages.
 
     missing_label : scalar, default=None
-        Marker of a missing label, see :func:`missing_mask`.
+        Marker of a missing label, see :func:`missing_mask`; it must pass
+        :func:`check_missing_label`.
 
     classes : list of ndarray, default=None
         Known classes of each task (when training goes on); labels outside them
@@ -67,7 +183,14 @@ def encode_targets(Y, names, missing_label=None, classes=None):
 
     codes : ndarray of shape (n_samples, n_tasks), dtype=int64
         Index of each label in its task's classes; -1 where it is missing.
+
+    Raises
+    ------
+    ValueError
+        If ``missing_label`` is not a scalar, or a task has no labels, a single
+        class, labels that are not classes, or labels outside ``classes``.
     """
+    check_missing_label(missing_label)
     codes = np.full(Y.shape, -1, dtype=np.int64)
     found = []
     for t, (name, column) in enumerate(zip(names, Y.T)):
@@ -98,14 +221,15 @@ def encode_targets(Y, names, missing_label=None, classes=None):
     return found, codes
 
 
-def class_weights(class_weight, classes, codes, names):
+def class_weights(class_weight, classes, codes, names, sample_weight=None):
     """The weight of each class of each task, as scikit-learn's ``class_weight``.
 
     Parameters
     ----------
     class_weight : None, "balanced", dict or list
         ``None`` or ``"balanced"`` for every task; a dict ``{label: weight}`` for
-        a single task; a list of those, one per task.
+        a single task; a list of those, one per task. The weights of a dict must
+        be finite numbers >= 0.
 
     classes : list of ndarray
         The classes of each task.
@@ -116,10 +240,24 @@ def class_weights(class_weight, classes, codes, names):
     names : list of str
         Task names, for the error messages.
 
+    sample_weight : ndarray of shape (n_samples,), default=None
+        Weight of each row. With ``"balanced"``, a class's frequency is the
+        total weight of the task's labelled rows of that class, as in
+        :func:`sklearn.utils.class_weight.compute_class_weight`: a row of
+        weight 2 counts as two rows. Unused otherwise. ``None`` weighs rows
+        equally.
+
     Returns
     -------
     weights : list of ndarray
-        One array per task, the weight of each of its classes.
+        One array per task, the weight of each of its classes, finite and >= 0.
+
+    Raises
+    ------
+    ValueError
+        If ``class_weight`` does not fit the tasks, gives a weight that is
+        negative, NaN or infinite, or if with ``"balanced"`` a class's rows
+        weigh 0 in all.
     """
     n_tasks = len(classes)
     if isinstance(class_weight, list):
@@ -135,14 +273,71 @@ def class_weights(class_weight, classes, codes, names):
         )
     else:
         per_task = [class_weight] * n_tasks
+    if sample_weight is not None:
+        sample_weight = np.asarray(sample_weight, dtype=np.float64)
+        if sample_weight.shape != (len(codes),):
+            raise ValueError(
+                f"sample_weight must have shape ({len(codes)},), one weight per "
+                f"row; got shape {sample_weight.shape}."
+            )
     weights = []
     for t, (name, weight, task_classes) in enumerate(zip(names, per_task, classes)):
-        labels = task_classes[codes[codes[:, t] >= 0, t]]
+        labelled = codes[:, t] >= 0
+        if isinstance(weight, dict):
+            _check_class_weight_dict(weight, name)
+        row_weight = None
+        if sample_weight is not None and isinstance(weight, str):
+            row_weight = sample_weight[labelled]
+            _check_balanced_totals(task_classes, codes[labelled, t], row_weight, name)
+        labels = task_classes[codes[labelled, t]]
         try:
-            weights.append(compute_class_weight(weight, classes=task_classes, y=labels))
+            task_weights = compute_class_weight(
+                weight, classes=task_classes, y=labels, sample_weight=row_weight
+            )
         except ValueError as err:
             raise ValueError(f"class_weight of task {name!r}: {err}") from err
+        task_weights = np.asarray(task_weights, dtype=np.float64)
+        bad = np.flatnonzero(~(np.isfinite(task_weights) & (task_weights >= 0)))
+        if bad.size:
+            label = task_classes[bad].tolist()[0]
+            raise ValueError(
+                f"class_weight of task {name!r} gives class {label!r} the weight "
+                f"{task_weights[bad[0]]}; class weights must be finite and >= 0."
+            )
+        weights.append(task_weights)
     return weights
+
+
+def _check_class_weight_dict(weight, name):
+    """Check the weights of one task's ``{label: weight}`` dict."""
+    for label, value in weight.items():
+        try:
+            ok = np.isfinite(float(value)) and float(value) >= 0
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise ValueError(
+                f"class_weight of task {name!r}: the weight of class {label!r} must "
+                f"be a finite number >= 0; got {value!r}."
+            )
+
+
+def _check_balanced_totals(task_classes, task_codes, row_weight, name):
+    """Check that no class present in a task has rows of total weight 0.
+
+    Its "balanced" weight would be the total over 0, an infinite weight.
+    """
+    present = np.bincount(task_codes, minlength=len(task_classes)) > 0
+    totals = np.bincount(task_codes, weights=row_weight, minlength=len(task_classes))
+    empty = np.flatnonzero(present & (totals <= 0))
+    if empty.size:
+        label = task_classes[empty].tolist()[0]
+        raise ValueError(
+            f"class_weight='balanced' of task {name!r}: the rows of class {label!r} "
+            "have a total sample_weight of 0, which would give the class an "
+            "infinite weight; give some of them a positive weight, or set that "
+            "task's class weights with a dict."
+        )
 
 
 def _natural_labels(labels, name):

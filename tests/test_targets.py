@@ -4,6 +4,8 @@ import pytest
 from sklearn.utils.class_weight import compute_class_weight
 
 from skmtl._targets import (
+    check_missing_label,
+    check_task_names,
     class_weights,
     encode_targets,
     missing_mask,
@@ -111,3 +113,176 @@ def test_task_names():
     assert task_names(pd.DataFrame({"a": [1], 3: [2]})) == ["a", "3"]
     assert task_names(pd.Series([1], name="group")) == ["group"]
     assert task_names(np.zeros((2, 2))) is None
+
+
+def test_task_names_of_columns_that_become_the_same_string():
+    y = pd.DataFrame([[0, 1]], columns=[1, "1"])
+    with pytest.raises(
+        ValueError, match="Columns 1 and '1' of y both give the task name '1'"
+    ):
+        task_names(y)
+
+
+@pytest.mark.parametrize(
+    "y, message",
+    [
+        (pd.DataFrame({"x": [0], "x_best": [1]}), "Task 1 is named 'x_best'"),
+        (pd.Series([0], name="best"), "Task 0 is named 'best'"),
+        (pd.Series([0], name=""), "task 0 is named ''"),
+    ],
+)
+def test_task_names_are_checked(y, message):
+    with pytest.raises(ValueError, match=message):
+        task_names(y)
+
+
+@pytest.mark.parametrize(
+    "names, message",
+    [
+        (
+            ["a", "b", "a"],
+            "Task names must be unique; tasks 0 and 2 are both named 'a'",
+        ),
+        (["a", ""], "Task names must be non-empty strings; task 1 is named ''"),
+        (["a", 3], "Task names must be non-empty strings; task 1 is named 3"),
+        (
+            ["x", "x_best"],
+            "Task 1 is named 'x_best'; a task name must not be 'best' or end in "
+            "'_best'",
+        ),
+        (["best"], "Task 0 is named 'best'"),
+    ],
+)
+def test_check_task_names(names, message):
+    with pytest.raises(ValueError, match=message):
+        check_task_names(names)
+
+
+def test_check_task_names_takes_names_that_merely_contain_best():
+    check_task_names(["best_item", "bestx", "x_bests", "task_0"])
+
+
+@pytest.mark.parametrize("marker", [None, -1, "", np.nan, np.float32(np.nan), pd.NA])
+def test_check_missing_label_takes_scalars(marker):
+    check_missing_label(marker)
+
+
+@pytest.mark.parametrize(
+    "marker, shown",
+    [
+        ([-1], r"\[-1\]"),
+        ((-1, ""), r"\(-1, ''\)"),
+        (np.array([-1]), r"array\(\[-1\]\)"),
+        ({"a": -1}, r"\{'a': -1\}"),
+    ],
+)
+def test_missing_label_must_be_a_scalar(marker, shown):
+    message = "missing_label must be a scalar such as -1, '' or np.nan; got " + shown
+    with pytest.raises(ValueError, match=message):
+        check_missing_label(marker)
+    with pytest.raises(ValueError, match=message):
+        encode_targets(np.array([[0], [1]]), ["t"], missing_label=marker)
+    with pytest.raises(ValueError, match=message):
+        missing_mask(np.array([0, 1]), marker)
+
+
+def test_balanced_class_weights_count_sample_weight():
+    # The review's example: both classes then weigh 3 in all.
+    codes = np.array([[0], [0], [1]])
+    sample_weight = np.array([1.0, 1.0, 4.0])
+    (weights,) = class_weights(
+        "balanced", [np.array([0, 1])], codes, ["x"], sample_weight=sample_weight
+    )
+    np.testing.assert_allclose(weights, [1.5, 0.75])
+    totals = np.bincount(codes[:, 0], weights=sample_weight * weights[codes[:, 0]])
+    np.testing.assert_allclose(totals, [3, 3])
+
+
+def test_balanced_class_weights_with_integer_sample_weight_repeat_rows():
+    classes = [np.array([0, 1, 2]), np.array(["a", "b"])]
+    codes = np.array([[0, 0], [1, -1], [1, 1], [2, 0], [0, 1], [2, -1]])
+    sample_weight = np.array([2, 1, 3, 1, 4, 5])
+    weighted = class_weights(
+        "balanced", classes, codes, ["x", "y"], sample_weight=sample_weight
+    )
+    repeated = class_weights(
+        "balanced", classes, np.repeat(codes, sample_weight, axis=0), ["x", "y"]
+    )
+    for w, r in zip(weighted, repeated):
+        np.testing.assert_allclose(w, r)
+    # Only the labelled rows of each task count: rows 1 and 5 lack task y.
+    np.testing.assert_allclose(
+        weighted[1],
+        compute_class_weight(
+            "balanced",
+            classes=classes[1],
+            y=["a", "b", "a", "b"],
+            sample_weight=[2, 3, 1, 4],
+        ),
+    )
+
+
+def test_sample_weight_is_unused_without_balanced():
+    classes = [np.array([0, 1]), np.array([0, 1])]
+    codes = np.array([[0, 0], [1, 1]])
+    weights = class_weights(
+        [None, {1: 2.0}], classes, codes, ["x", "y"], sample_weight=np.array([1, 9])
+    )
+    np.testing.assert_allclose(weights[0], [1, 1])
+    np.testing.assert_allclose(weights[1], [1, 2])
+
+
+def test_balanced_class_of_zero_total_sample_weight_is_an_error():
+    with pytest.raises(
+        ValueError,
+        match="task 'x': the rows of class 1 have a total sample_weight of 0",
+    ):
+        class_weights(
+            "balanced",
+            [np.array([0, 1])],
+            np.array([[0], [1], [1]]),
+            ["x"],
+            sample_weight=np.array([1.0, 0.0, 0.0]),
+        )
+
+
+def test_sample_weight_of_another_length_is_an_error():
+    with pytest.raises(ValueError, match=r"sample_weight must have shape \(2,\)"):
+        class_weights(
+            "balanced", [np.array([0, 1])], np.array([[0], [1]]), ["x"], np.ones(3)
+        )
+
+
+@pytest.mark.parametrize("value", [-1.0, np.nan, np.inf, "heavy"])
+def test_class_weight_dict_of_bad_weights(value):
+    classes = [np.array([0, 1]), np.array(["a", "b"])]
+    codes = np.array([[0, 0], [1, 1]])
+    message = (
+        "class_weight of task 'y': the weight of class 'b' must be a finite number "
+        ">= 0; got "
+    )
+    with pytest.raises(ValueError, match=message):
+        class_weights([None, {"a": 1.0, "b": value}], classes, codes, ["x", "y"])
+    with pytest.raises(ValueError, match="class_weight of task 'x': .* class 1 must"):
+        class_weights({1: value}, classes[:1], codes[:, :1], ["x"])
+
+
+def test_class_weight_dict_may_give_a_class_no_weight():
+    (weights,) = class_weights(
+        {0: 0.0}, [np.array([0, 1])], np.array([[0], [1]]), ["x"]
+    )
+    np.testing.assert_allclose(weights, [0, 1])
+
+
+def test_class_weights_that_come_out_invalid_are_an_error(monkeypatch):
+    # A guard behind the checks above: whatever computes the weights, they must
+    # come out finite and >= 0.
+    monkeypatch.setattr(
+        "skmtl._targets.compute_class_weight", lambda *a, **k: np.array([1, np.inf])
+    )
+    with pytest.raises(
+        ValueError,
+        match="class_weight of task 'x' gives class 'b' the weight inf; class "
+        "weights must be finite and >= 0",
+    ):
+        class_weights(None, [np.array(["a", "b"])], np.array([[0], [1]]), ["x"])
