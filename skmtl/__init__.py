@@ -2,13 +2,14 @@
 
 from ._batching import TensorBatchIterator
 from ._classifier import MultiTaskClassifier
-from ._net import MultiTaskNet, TaskScores
+from ._net import MultiTaskNet, TaskLosses, TaskScores
 
 __version__ = "0.1.0"
 
 __all__ = [
     "MultiTaskClassifier",
     "MultiTaskNet",
+    "TaskLosses",
     "TaskScores",
     "TensorBatchIterator",
     "__version__",

@@ -13,16 +13,20 @@ from sklearn.utils._missing import is_scalar_nan
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import (
     _check_sample_weight,
+    check_array,
     check_consistent_length,
     check_is_fitted,
     validate_data,
 )
+from skorch.callbacks import Callback
 from skorch.dataset import Dataset
 from skorch.helper import predefined_split
 
 from ._batching import TensorBatchIterator
 from ._net import MultiTaskNet
 from ._targets import (
+    check_missing_label,
+    check_task_names,
     class_weights,
     encode_targets,
     missing_mask,
@@ -35,7 +39,16 @@ __all__ = ["MultiTaskClassifier"]
 
 _TRUNKS = {"mlp": MLP, "cnn": CNN}
 _MODULE_PREFIXES = ("trunk__", "head__")
-_NET_PREFIXES = ("optimizer__", "iterator_train__", "iterator_valid__", "callbacks__")
+_NET_PREFIXES = (
+    "optimizer__",
+    "iterator_train__",
+    "iterator_valid__",
+    "criterion__",
+    "callbacks__",
+)
+# Settings that a warm start applies to the trained net without rebuilding it.
+_WARM_PREFIXES = ("optimizer__", "iterator_train__", "iterator_valid__", "criterion__")
+_DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
 class MultiTaskClassifier(ClassifierMixin, BaseEstimator):
@@ -117,11 +130,25 @@ class MultiTaskClassifier(ClassifierMixin, BaseEstimator):
         ``callbacks__<name>__<param>``.
 
     device : str or torch.device, default="cpu"
-        Where to train and predict, e.g. ``"cuda"``.
+        Where to train and predict, e.g. ``"cuda"``. A model unpickled where
+        that device is missing predicts on the CPU.
+
+    dtype : {"float32", "float64"}, default="float32"
+        Floating point type of the network and the data. ``"float32"`` is
+        fast; ``"float64"`` makes results independent of how rows fall into
+        batches up to 1e-15 instead of 1e-7, as scikit-learn's exactness checks
+        want.
 
     warm_start : bool, default=False
         Whether a new call to ``fit`` goes on training the fitted network
         instead of starting afresh. Labels must then be among ``classes_``.
+        The settings changed since the last fit apply: ``max_epochs``,
+        ``batch_size``, ``lr``, ``optimizer`` and ``optimizer__*`` (a new
+        optimizer class starts with a fresh state), ``iterator_*__*``,
+        ``criterion__*``, ``verbose``, and ``loss_weighting``,
+        ``task_weights``, ``callbacks`` and ``callbacks__*`` (which restart
+        the callbacks and the strategy). The architecture cannot change. Each
+        call draws new shuffles and dropout masks.
 
     verbose : int, default=0
         Whether skorch prints a table of scores after each epoch.
@@ -135,8 +162,10 @@ class MultiTaskClassifier(ClassifierMixin, BaseEstimator):
         (e.g. ``trunk__hidden_units=(128, 64)``), ``head__*`` to each head (a
         :class:`~skmtl.modules.MultiTaskModule` argument such as
         ``head__hidden_units=(100,)``), and ``optimizer__*``,
-        ``iterator_train__*``, ``iterator_valid__*`` and ``callbacks__*`` to the
-        skorch net.
+        ``iterator_train__*`` (e.g. ``iterator_train__shuffle=False``,
+        ``iterator_train__drop_last=True``), ``iterator_valid__*``,
+        ``criterion__*`` (e.g. ``criterion__label_smoothing=0.1``) and
+        ``callbacks__*`` to the skorch net.
 
     Attributes
     ----------
@@ -191,6 +220,7 @@ class MultiTaskClassifier(ClassifierMixin, BaseEstimator):
         "validation_fraction": [Interval(Real, 0, 1, closed="neither"), None],
         "callbacks": [list, None],
         "device": [str, torch.device],
+        "dtype": [StrOptions(set(_DTYPES))],
         "warm_start": ["boolean"],
         "verbose": ["verbose"],
         "random_state": ["random_state"],
@@ -211,6 +241,7 @@ class MultiTaskClassifier(ClassifierMixin, BaseEstimator):
         validation_fraction=None,
         callbacks=None,
         device="cpu",
+        dtype="float32",
         warm_start=False,
         verbose=0,
         random_state=None,
@@ -228,6 +259,7 @@ class MultiTaskClassifier(ClassifierMixin, BaseEstimator):
         self.validation_fraction = validation_fraction
         self.callbacks = callbacks
         self.device = device
+        self.dtype = dtype
         self.warm_start = warm_start
         self.verbose = verbose
         self.random_state = random_state
@@ -280,7 +312,20 @@ class MultiTaskClassifier(ClassifierMixin, BaseEstimator):
             The fitted estimator.
         """
         self._validate_params()
+        # A fit that raises leaves the estimator as it was: unfitted, or with
+        # its previous network, which a warm start trains a copy of.
+        state = dict(vars(self))
+        try:
+            return self._fit(X, y, sample_weight)
+        except BaseException:
+            vars(self).clear()
+            vars(self).update(state)
+            raise
+
+    def _fit(self, X, y, sample_weight):
         _check_routed(self._extra_params())
+        _check_device(self.device)
+        check_missing_label(self.missing_label)
         continuing = self.warm_start and hasattr(self, "net_")
         names = task_names(y)
         nan_marks_missing = is_scalar_nan(self.missing_label)
@@ -290,7 +335,7 @@ class MultiTaskClassifier(ClassifierMixin, BaseEstimator):
             y,
             reset=not continuing,
             validate_separately=(
-                {"dtype": np.float32},
+                {"dtype": self.dtype},
                 {
                     "ensure_2d": False,
                     "dtype": None,
@@ -299,13 +344,17 @@ class MultiTaskClassifier(ClassifierMixin, BaseEstimator):
             ),
         )
         check_consistent_length(X, y)
+        if y.ndim > 2:
+            raise ValueError(f"y must be 1-D or 2-D; got shape {y.shape}.")
         Y = y.reshape(len(y), -1)
         names = names or [f"task_{t}" for t in range(Y.shape[1])]
+        check_task_names(names)
         if continuing and len(names) != len(self.task_names_):
             raise ValueError(
                 f"y has {len(names)} tasks, but the fitted network has "
                 f"{len(self.task_names_)}; warm_start needs the same tasks."
             )
+        _check_callbacks(self.callbacks, self.validation_fraction)
         classes, codes = encode_targets(
             Y, names, self.missing_label, self._task_classes if continuing else None
         )
@@ -313,23 +362,35 @@ class MultiTaskClassifier(ClassifierMixin, BaseEstimator):
         # Rows without a weighted label would train nothing, yet would still sway
         # batch statistics: they are left out.
         rows = np.flatnonzero(weights.any(axis=1))
-        if rows.size == 0:
-            raise ValueError("No row has a label with a positive weight.")
-
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         train, valid = self._split_validation(rows, seed)
-        data = (X, codes, weights.astype(np.float32), self.device)
-        with _seeded_torch(seed, self.device):
-            if not continuing:
-                self.net_ = self._make_net(X.shape[1], classes, names)
-                self.classes_ = classes if y.ndim == 2 else classes[0]
-                self.task_names_ = names
-            self.net_.set_params(
+        _check_tasks_train(names, weights[train], self.validation_fraction)
+
+        n_fits = self._n_fits if continuing else 0
+        # Each warm fit draws new shuffles; the validation rows stay the same.
+        torch_seed = int(np.random.SeedSequence([seed, n_fits]).generate_state(1)[0])
+        data = (X, codes, weights, self.device)
+        with _seeded_torch(torch_seed):
+            if continuing:
+                net = copy.deepcopy(self.net_)
+                self._update_net(net)
+            else:
+                net = self._make_net(X.shape[1], classes, names)
+            net.set_params(
                 train_split=None
                 if valid is None
                 else predefined_split(_subset(*data, valid))
             )
-            self.net_.partial_fit(_subset(*data, train))
+            try:
+                net.partial_fit(_subset(*data, train))
+            finally:
+                # The fitted estimator keeps no data.
+                net.set_params(train_split=None)
+        self.net_ = net
+        self._n_fits = n_fits + 1
+        if not continuing:
+            self.classes_ = classes if y.ndim == 2 else classes[0]
+            self.task_names_ = names
         return self
 
     def predict_proba(self, X):
@@ -400,14 +461,35 @@ class MultiTaskClassifier(ClassifierMixin, BaseEstimator):
             The weighted fraction of rows whose present labels are all
             predicted right.
         """
-        Y_pred = self.predict(X).reshape(len(X), -1)
-        Y = np.asarray(y).reshape(Y_pred.shape)
+        check_is_fitted(self)
+        y = check_array(
+            y,
+            ensure_2d=False,
+            dtype=None,
+            ensure_all_finite=not is_scalar_nan(self.missing_label),
+            input_name="y",
+        )
+        Y_pred = self.predict(X)
+        check_consistent_length(Y_pred, y)
+        Y_pred, Y = Y_pred.reshape(len(y), -1), y.reshape(len(y), -1)
+        if Y.shape[1] != Y_pred.shape[1]:
+            raise ValueError(
+                f"y has {Y.shape[1]} tasks, but the model was fitted on "
+                f"{Y_pred.shape[1]}."
+            )
         present = ~np.column_stack([missing_mask(c, self.missing_label) for c in Y.T])
         right = np.ones(Y.shape, dtype=bool)
         right[present] = Y[present] == Y_pred[present]
         rows = present.any(axis=1)
-        weights = None if sample_weight is None else np.asarray(sample_weight)[rows]
-        return float(np.average(right[rows].all(axis=1), weights=weights))
+        weights = np.ones(len(Y))
+        if sample_weight is not None:
+            weights = _check_sample_weight(sample_weight, Y, ensure_non_negative=True)
+        if not weights[rows].sum() > 0:
+            raise ValueError(
+                "score needs a row with a label and a positive weight; every "
+                "label is missing or every weight is 0."
+            )
+        return float(np.average(right[rows].all(axis=1), weights=weights[rows]))
 
     @property
     def _multi_output(self):
@@ -457,8 +539,8 @@ class MultiTaskClassifier(ClassifierMixin, BaseEstimator):
             n_features,
             [len(c) for c in classes],
             **self._params_for("head"),
-        )
-        return MultiTaskNet(
+        ).to(_DTYPES[self.dtype])
+        net = MultiTaskNet(
             module,
             task_names=names,
             loss_weighting=make_loss_weighting(self.loss_weighting, self.task_weights),
@@ -468,22 +550,82 @@ class MultiTaskClassifier(ClassifierMixin, BaseEstimator):
             batch_size=self.batch_size,
             iterator_train=TensorBatchIterator,
             iterator_valid=TensorBatchIterator,
-            iterator_train__shuffle=True,
             callbacks=copy.deepcopy(self.callbacks),
             device=self.device,
             verbose=self.verbose,
-            **self._routed(_NET_PREFIXES),
-        ).initialize()
+            **{"iterator_train__shuffle": True, **self._routed(_NET_PREFIXES)},
+        )
+        try:
+            return net.initialize()
+        except (TypeError, ValueError) as err:
+            raise type(err)(f"Building the network failed: {err}") from err
+
+    def _update_net(self, net):
+        """Apply to a trained net the settings changed since it was built."""
+        strategy = make_loss_weighting(self.loss_weighting, self.task_weights)
+        restart = (
+            _describe(strategy) != _describe(net.loss_weighting)
+            or _describe(self.callbacks) != _describe(net.callbacks)
+            or self._routed(("callbacks__",))
+            != {k: v for k, v in vars(net).items() if k.startswith("callbacks__")}
+        )
+        optimizer_params = self._params_for("optimizer")
+        new_optimizer = self.optimizer is not net.optimizer or any(
+            k not in net.optimizer_.defaults for k in optimizer_params
+        )
+        vars(net).update(
+            max_epochs=self.max_epochs,
+            batch_size=self.batch_size,
+            verbose=self.verbose,
+            lr=self.lr,
+            optimizer=self.optimizer,
+            **self._routed(_WARM_PREFIXES),
+        )
+        net.initialize_criterion()
+        if restart:
+            vars(net).update(
+                loss_weighting=strategy,
+                callbacks=copy.deepcopy(self.callbacks),
+                **self._routed(("callbacks__",)),
+            )
+            net.initialize_callbacks()
+            net.setup_loss_weighting()
+        if restart or new_optimizer:
+            net.initialize_optimizer()
+        else:
+            # Keep the optimizer's state, with the new rate and settings.
+            for group in net.optimizer_.param_groups:
+                group.update(lr=self.lr, **optimizer_params)
 
     def _label_weights(self, sample_weight, X, classes, codes, names):
         """Weight of each label in the loss: its row's times its class's, 0 if
-        missing."""
-        sample_weight = _check_sample_weight(sample_weight, X, ensure_non_negative=True)
-        per_class = class_weights(self.class_weight, classes, codes, names)
+        missing; scaled per task to at most 1, in the network's dtype."""
+        sample_weight = _check_sample_weight(
+            sample_weight, X, dtype=np.float64, ensure_non_negative=True
+        )
+        per_class = class_weights(
+            self.class_weight, classes, codes, names, sample_weight=sample_weight
+        )
         weights = np.column_stack(
             [w[c.clip(min=0)] for w, c in zip(per_class, codes.T)]
         )
-        return np.where(codes >= 0, sample_weight[:, None] * weights, 0.0)
+        with np.errstate(over="ignore"):
+            weights = np.where(codes >= 0, sample_weight[:, None] * weights, 0.0)
+        if not np.isfinite(weights).all():
+            raise ValueError(
+                "sample_weight times class_weight overflows; scale the weights down."
+            )
+        # A task's objective is a weighted mean: scaling its weights changes
+        # nothing but keeps their sums far from overflowing float32.
+        top = weights.max(axis=0)
+        for name, largest in zip(names, top):
+            if largest <= 0:
+                raise ValueError(
+                    f"Task {name!r} has no label with a positive weight: its "
+                    "head would not be trained. Check sample_weight and "
+                    "class_weight."
+                )
+        return (weights / top).astype(self.dtype)
 
     def _split_validation(self, rows, seed):
         """The training and validation parts of ``rows``."""
@@ -497,8 +639,10 @@ class MultiTaskClassifier(ClassifierMixin, BaseEstimator):
 
     def _forward(self, X):
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=np.float32)
-        return self.net_.forward(Dataset(torch.tensor(X, device=self.device), None))
+        X = validate_data(self, X, reset=False, dtype=self.dtype)
+        # The net moves one batch at a time to its device, which is the CPU
+        # for a model trained on a GPU and loaded where there is none.
+        return self.net_.forward(Dataset(_as_tensor(X), None))
 
 
 def _check_routed(params):
@@ -509,6 +653,70 @@ def _check_routed(params):
             "routed parameters start with one of "
             f"{', '.join(_MODULE_PREFIXES + _NET_PREFIXES)}."
         )
+
+
+def _check_device(device):
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(f"Unknown device {device!r}: {err}") from err
+    available = {
+        "cuda": torch.cuda.is_available,
+        "mps": torch.backends.mps.is_available,
+    }
+    if device.type in available and not available[device.type]():
+        raise ValueError(
+            f"device={str(device)!r}, but {device.type} is not available on this "
+            "machine; use device='cpu'."
+        )
+
+
+def _check_callbacks(callbacks, validation_fraction):
+    for entry in callbacks or []:
+        callback = entry[1] if isinstance(entry, tuple) and len(entry) == 2 else entry
+        if isinstance(entry, tuple) and not isinstance(entry[0], str):
+            callback = None
+        if not isinstance(callback, Callback):
+            raise TypeError(
+                "callbacks must be skorch callbacks or (name, callback) pairs; "
+                f"got {entry!r}."
+            )
+        monitor = getattr(callback, "monitor", None)
+        if (
+            validation_fraction is None
+            and isinstance(monitor, str)
+            and monitor.startswith("valid")
+        ):
+            raise ValueError(
+                f"{type(callback).__name__} monitors {monitor!r}, but there is "
+                "no validation data; set validation_fraction, e.g. to 0.1."
+            )
+
+
+def _check_tasks_train(names, weights, validation_fraction):
+    """Every task must keep a weighted label among the training rows."""
+    for name, total in zip(names, weights.sum(axis=0)):
+        if not total > 0:
+            raise ValueError(
+                f"Task {name!r} has no labelled row with a positive weight left "
+                f"for training once validation_fraction={validation_fraction} of "
+                "the rows is held out: its head would not be trained. Lower "
+                "validation_fraction or label more rows."
+            )
+
+
+def _describe(obj):
+    """A comparable description of a strategy or a list of callbacks."""
+    if isinstance(obj, list | tuple):
+        return [_describe(item) for item in obj]
+    if hasattr(obj, "get_params"):
+        return (type(obj), {k: _describe(v) for k, v in obj.get_params().items()})
+    return obj
+
+
+def _as_tensor(array):
+    # torch cannot share memory with a read-only array (e.g. a memmap).
+    return torch.from_numpy(array if array.flags.writeable else array.copy())
 
 
 def _stack_columns(columns):
@@ -532,12 +740,10 @@ def _subset(X, labels, weights, device, rows):
 
 
 @contextmanager
-def _seeded_torch(seed, device):
+def _seeded_torch(seed):
     """Seed torch inside the block and restore its global random state after."""
-    cuda = torch.device(device).type == "cuda" and torch.cuda.is_available()
-    devices = (
-        [torch.device(device).index or torch.cuda.current_device()] if cuda else []
-    )
+    # torch.manual_seed seeds every CUDA device: each one's state is restored.
+    devices = range(torch.cuda.device_count()) if torch.cuda.is_available() else []
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
         yield

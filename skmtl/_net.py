@@ -1,39 +1,80 @@
 """The skorch side: a net trained on per-task losses, with per-task history."""
 
+import math
+from typing import NamedTuple
+
 import torch
 from sklearn.base import clone
 from skorch import NeuralNet
 from skorch.callbacks import Callback
 from skorch.dataset import unpack_data
 from skorch.utils import to_tensor
+from torch.utils.data import Subset
 
 from .weighting import FixedWeights
 
-__all__ = ["MultiTaskNet"]
+__all__ = ["MultiTaskNet", "TaskLosses", "TaskScores"]
+
+
+class TaskLosses(NamedTuple):
+    """The task losses of one batch, as a loss weighting strategy receives them.
+
+    Attributes
+    ----------
+    losses : tuple of torch.Tensor
+        What training minimises, one scalar per task: its unbiased mini-batch
+        estimate of the task's objective (see :class:`MultiTaskNet`); 0 for a
+        task without a label in the batch. Each task's has its own graph, so
+        that the tasks can be backpropagated one by one.
+
+    means : torch.Tensor of shape (n_tasks,)
+        Each task's weighted mean loss over the batch's rows labelled for it,
+        0 where there are none: a task's typical loss per label, whatever the
+        number of its labels in the batch. Differentiable.
+
+    present : torch.Tensor of shape (n_tasks,), dtype=bool
+        Whether the batch holds a label with a positive weight for the task.
+    """
+
+    losses: tuple
+    means: torch.Tensor
+    present: torch.Tensor
 
 
 class MultiTaskNet(NeuralNet):
     """A skorch net whose module returns one logits tensor per task.
 
-    ``L_t``, the loss of task ``t`` on a batch, is its criterion averaged over
-    the rows of the batch that have a label for it, weighted by each row's
-    weight for that task; a task with no label in a batch adds nothing to that
-    batch's loss. A loss weighting strategy turns the task losses into the
-    update: by default ``sum_t w_t * L_t`` with fixed weights.
+    The objective of task ``t`` is the weighted mean of its criterion over the
+    rows of the data set labelled for it, ``J_t = sum_i w_it l_it / sum_i
+    w_it``, weights ``w_it`` being zero where the label is missing. Its
+    estimate on a batch of ``n_b`` rows is ``L_t = sum_b w_it l_it / (n_b *
+    m_t)``, where ``m_t`` is the task's mean weight per row over the data set:
+    an unbiased estimate of ``J_t`` however sparse its labels are, so that a
+    scarce task keeps its weight, integer weights act as repeated rows, and
+    over an unshuffled epoch of equal batches the mean of the batch gradients
+    is the gradient of ``J_t``. A task without a label in a batch adds zero to
+    it, with zero gradients. The data sets' ``m_t`` are computed when ``fit``
+    starts; outside ``fit`` a batch is its own data set (``L_t`` is then the
+    batch's weighted mean). A loss weighting strategy turns the task losses
+    into the update: by default ``sum_t w_t * L_t`` with fixed weights.
 
     Targets are either a tensor of class indices of shape
     ``(n_samples, n_tasks)``, -1 marking a missing label, or a dict of such
     ``"labels"`` and their ``"weights"``, of the same shape (zero where the
     label is missing).
 
+    Training stops with a ``ValueError`` naming the epoch, the batch and the
+    task as soon as a loss is not finite, and ``fit`` checks that the
+    parameters it leaves are finite.
+
     Besides skorch's ``train_loss`` and ``valid_loss``, each epoch of the
     history records, for every task ``name``, ``train_loss_<name>``,
     ``train_acc_<name>``, ``valid_loss_<name>`` and ``valid_acc_<name>``
     (over the rows labelled for that task), and the mean over tasks
     ``train_acc`` and ``valid_acc``, each with a ``<key>_best`` flag. Each batch
-    records the per-task losses and accuracies, and ``<prefix>_count_<name>``
-    and ``<prefix>_weight_<name>``: the number of labelled rows and their total
-    weight.
+    records the per-task mean losses and accuracies, and
+    ``<prefix>_count_<name>`` and ``<prefix>_weight_<name>``: the number of
+    labelled rows and their total weight.
 
     Parameters
     ----------
@@ -82,16 +123,48 @@ class MultiTaskNet(NeuralNet):
             + [cb for cb in defaults if cb[0] == "print_log"]
         )
 
-    def initialize_module(self):
-        super().initialize_module()
+    def initialize_callbacks(self):
+        super().initialize_callbacks()
         self.loss_weighting_ = dict(self.callbacks_)["loss_weighting"]
-        parameters = self.loss_weighting_.setup(len(self.task_names))
-        if parameters is not None:
-            # Registered as a module: trained by the optimizer, moved and saved.
-            self.weighting_ = parameters
         return self
 
-    def get_task_losses(self, y_pred, y_true):
+    def initialize_module(self):
+        super().initialize_module()
+        return self.setup_loss_weighting()
+
+    def setup_loss_weighting(self):
+        """Prepare the strategy for a new module; keep its learnable parameters,
+        if any, as ``weighting_``, trained by the optimizer."""
+        parameters = self.loss_weighting_.setup(len(self.task_names))
+        if parameters is not None:
+            dtype = next(self.module_.parameters()).dtype
+            # Registered as a module: trained by the optimizer, moved and saved.
+            self.weighting_ = parameters.to(device=self.device, dtype=dtype)
+        return self
+
+    def get_split_datasets(self, X, y=None, **fit_params):
+        train, valid = super().get_split_datasets(X, y, **fit_params)
+        self._mean_weights = {
+            True: self._mean_task_weights(train),
+            False: self._mean_task_weights(valid),
+        }
+        return train, valid
+
+    def fit_loop(self, X, y=None, epochs=None, **fit_params):
+        try:
+            super().fit_loop(X, y, epochs=epochs, **fit_params)
+        finally:
+            self._mean_weights = {}
+        for name, parameter in self.get_all_learnable_params():
+            if not torch.isfinite(parameter).all():
+                raise ValueError(
+                    f"Training left the parameter {name!r} with non-finite "
+                    "values. Lower the learning rate or scale the features, "
+                    "e.g. with sklearn.preprocessing.StandardScaler."
+                )
+        return self
+
+    def get_task_losses(self, y_pred, y_true, training=False):
         """Each task's loss on a batch.
 
         Parameters
@@ -103,33 +176,44 @@ class MultiTaskNet(NeuralNet):
             Class indices of shape (n_samples, n_tasks), -1 where missing; or a
             dict of those ``"labels"`` and their ``"weights"``.
 
+        training : bool, default=False
+            Whether the batch comes from the training data, whose mean weights
+            ``m_t`` then scale the losses (during ``fit``).
+
         Returns
         -------
-        task_losses : list of torch.Tensor
-            One scalar per task: the weighted mean of the criterion over the
-            rows labelled for the task, 0 if there are none.
+        task_losses : TaskLosses
+            The losses to minimise, the mean loss per label, and which tasks
+            the batch has labels for.
         """
         labels, weights = self._labels_and_weights(y_true)
-        losses = []
-        for t, logits in enumerate(y_pred):
-            per_row = self.criterion_(logits, labels[:, t].clamp(min=0))
-            total = weights[:, t].sum()
-            # With no weight in the batch, 0 / tiny = 0 keeps loss and gradients finite.
-            tiny = torch.finfo(total.dtype).tiny
-            losses.append((weights[:, t] * per_row).sum() / total.clamp(min=tiny))
-        return losses
+        sums = [
+            (weights[:, t] * self.criterion_(logits, labels[:, t].clamp(min=0))).sum()
+            for t, logits in enumerate(y_pred)
+        ]
+        totals = weights.sum(0)
+        present = totals > 0
+        # Dividing by 1 where a task is absent keeps its zero sum's gradient zero.
+        safe_totals = torch.where(present, totals, torch.ones_like(totals))
+        mean_weights = getattr(self, "_mean_weights", {}).get(training)
+        scales = safe_totals if mean_weights is None else len(labels) * mean_weights
+        # One division per task, so that each task's graph can be walked alone
+        # (gradient aggregation backpropagates the tasks one by one).
+        losses = tuple(s / scales[t] for t, s in enumerate(sums))
+        means = torch.stack([s / safe_totals[t] for t, s in enumerate(sums)])
+        return TaskLosses(losses, means, present)
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
-        task_losses = self.get_task_losses(y_pred, y_true)
+        task_losses = self.get_task_losses(y_pred, y_true, training)
         return self.loss_weighting_.combine(task_losses, self, training)
 
     def train_step_single(self, batch, **fit_params):
         self._set_training(True)
         Xi, yi = unpack_data(batch)
         y_pred = self.infer(Xi, **fit_params)
-        task_losses = self.get_task_losses(y_pred, yi)
+        task_losses = self.get_task_losses(y_pred, yi, training=True)
         loss = self.loss_weighting_.backward(task_losses, self)
-        self._record_task_scores("train", task_losses, y_pred, yi)
+        self._record_task_scores("train", task_losses, loss, y_pred, yi)
         return {"loss": loss, "y_pred": y_pred}
 
     def validation_step(self, batch, **fit_params):
@@ -137,9 +221,9 @@ class MultiTaskNet(NeuralNet):
         Xi, yi = unpack_data(batch)
         with torch.no_grad():
             y_pred = self.infer(Xi, **fit_params)
-            task_losses = self.get_task_losses(y_pred, yi)
+            task_losses = self.get_task_losses(y_pred, yi, training=False)
             loss = self.loss_weighting_.combine(task_losses, self, training=False)
-        self._record_task_scores("valid", task_losses, y_pred, yi)
+        self._record_task_scores("valid", task_losses, loss, y_pred, yi)
         return {"loss": loss, "y_pred": y_pred}
 
     def _labels_and_weights(self, y_true):
@@ -149,31 +233,67 @@ class MultiTaskNet(NeuralNet):
             labels, weights = y_true, None
         labels = to_tensor(labels, device=self.device)
         if weights is None:
-            weights = (labels >= 0).float()
+            weights = (labels >= 0).to(torch.get_default_dtype())
         return labels, to_tensor(weights, device=self.device)
 
-    def _record_task_scores(self, prefix, task_losses, y_pred, y_true):
+    def _mean_task_weights(self, dataset):
+        """Each task's mean weight per row over a data set, or None if unknown."""
+        rows = slice(None)
+        if isinstance(dataset, Subset):
+            dataset, rows = dataset.dataset, dataset.indices
+        y = getattr(dataset, "y", None)
+        if y is None:
+            return None
+        if isinstance(y, dict):
+            weights = torch.as_tensor(y["weights"])[rows]
+        else:
+            weights = (torch.as_tensor(y)[rows] >= 0).to(torch.get_default_dtype())
+        mean = weights.double().mean(0)
+        # A task without labels in this data set adds zero sums: any divisor works.
+        mean = torch.where(mean > 0, mean, torch.ones_like(mean))
+        return mean.to(device=self.device, dtype=weights.dtype)
+
+    def _record_task_scores(self, prefix, task_losses, loss, y_pred, y_true):
         labels, weights = self._labels_and_weights(y_true)
         labelled = labels >= 0
-        rows = [
-            torch.stack(
-                [
-                    loss.detach(),
-                    weights[:, t].sum(),
-                    ((logits.argmax(1) == labels[:, t]) & labelled[:, t]).sum(),
-                    labelled[:, t].sum(),
-                ]
-            )
-            for t, (loss, logits) in enumerate(zip(task_losses, y_pred))
-        ]
+        hits = torch.stack(
+            [
+                ((logits.argmax(1) == labels[:, t]) & labelled[:, t]).sum()
+                for t, logits in enumerate(y_pred)
+            ]
+        )
+        means = task_losses.means.detach()
+        rows = torch.stack(
+            [
+                means,
+                weights.sum(0).to(means),
+                hits.to(means),
+                labelled.sum(0).to(means),
+            ],
+            dim=1,
+        )
         # One transfer to the host per batch, whatever the number of tasks.
-        values = torch.stack(rows).tolist()
-        for name, (loss, weight, hits, count) in zip(self.task_names, values):
-            if count:
-                self.history.record_batch(f"{prefix}_loss_{name}", loss)
-                self.history.record_batch(f"{prefix}_acc_{name}", hits / count)
+        *values, total = torch.cat([rows.flatten(), loss.detach().reshape(1)]).tolist()
+        values = [values[t * 4 : t * 4 + 4] for t in range(len(self.task_names))]
+        for name, (mean, weight, n_hits, count) in zip(self.task_names, values):
+            if weight > 0:
+                self._check_finite(prefix, f"the loss of task {name!r}", mean)
+                self.history.record_batch(f"{prefix}_loss_{name}", mean)
+                self.history.record_batch(f"{prefix}_acc_{name}", n_hits / count)
                 self.history.record_batch(f"{prefix}_count_{name}", count)
                 self.history.record_batch(f"{prefix}_weight_{name}", weight)
+        self._check_finite(prefix, "the total loss", total)
+
+    def _check_finite(self, prefix, what, value):
+        if not math.isfinite(value):
+            epoch = len(self.history)
+            batch = len(self.history[-1, "batches"])
+            raise ValueError(
+                f"Training diverged: {what} is {value} in epoch {epoch}, "
+                f"{prefix} batch {batch}. Lower the learning rate or the task "
+                "weights, or scale the features, e.g. with "
+                "sklearn.preprocessing.StandardScaler."
+            )
 
 
 class TaskScores(Callback):

@@ -4,6 +4,10 @@ aggregation strategies.
 A strategy is a skorch callback with two more methods: ``combine`` turns the task
 losses into the total loss that is reported (``train_loss``, ``valid_loss``), and
 ``backward`` puts the gradients of a training batch into the parameters' ``.grad``.
+Both receive a :class:`~skmtl.TaskLosses`: each task's unbiased estimate of its
+objective on the batch (zero for a task without labels in it), its mean loss per
+label, and which tasks are present. Strategies that learn or normalise from the
+losses use only the tasks present in a batch.
 :class:`~skmtl.MultiTaskClassifier` takes one as ``loss_weighting``, by name or as
 an object; its parameters are searchable as ``loss_weighting__<param>``. Each
 epoch, the history records the strategy's task weights as ``loss_weight_<task>``
@@ -36,7 +40,8 @@ class LossWeighting(Callback):
     """Base class of the strategies.
 
     By default a batch's loss is ``sum_t w_t * L_t`` with the weights of
-    :meth:`task_weights`, and its gradients come from ``loss.backward()``.
+    :meth:`task_weights` and ``L_t = task_losses.losses[t]``, and its gradients
+    come from ``loss.backward()``.
     Subclasses define :meth:`task_weights`, may override :meth:`combine` or
     :meth:`backward`, and may return learnable parameters from :meth:`setup`:
     the net keeps them as ``net.weighting_`` and trains them with its optimizer.
@@ -53,8 +58,9 @@ class LossWeighting(Callback):
 
     def combine(self, task_losses, net, training):
         """The total loss of a batch, as reported in the history."""
-        weights = self.task_weights(net, training)
-        return sum(w * loss for w, loss in zip(weights, task_losses))
+        losses = torch.stack(task_losses.losses)
+        weights = torch.as_tensor(self.task_weights(net, training)).to(losses)
+        return (weights * losses).sum()
 
     def backward(self, task_losses, net):
         """Fill the parameters' gradients for a training batch; return the loss."""
@@ -95,6 +101,11 @@ class FixedWeights(LossWeighting):
                 f"task_weights must hold {n_tasks} finite numbers, one per task; "
                 f"got {self.weights!r}."
             )
+        if np.any(weights < 0) or not np.any(weights > 0):
+            raise ValueError(
+                "task_weights must be non-negative with at least one positive; "
+                f"got {self.weights!r}."
+            )
         self.weights_ = weights.tolist()
         return None
 
@@ -107,7 +118,14 @@ class UncertaintyWeighting(LossWeighting):
 
     Each task ``t`` has a learned log-variance ``s_t`` (initially 0), trained with
     the net; the loss is ``sum_t exp(-s_t) * L_t + s_t``, so a task's effective
-    weight is ``exp(-s_t)`` and the ``s_t`` term keeps it from vanishing.
+    weight is ``exp(-s_t)`` and the ``s_t`` term keeps it from vanishing. This
+    is twice Kendall et al.'s regression form ``exp(-s) L / 2 + s / 2``: the same
+    ratios between task weights, whose optimum is ``exp(-s_t) = 1 / J_t``.
+
+    Both terms are taken on every batch. ``L_t`` is an unbiased estimate of the
+    task's objective ``J_t`` over the data (zero on a batch without its
+    labels), so the expected loss is ``exp(-s_t) J_t + s_t`` and a scarce task's
+    weight settles at ``1 / J_t`` like a dense one's.
     """
 
     def setup(self, n_tasks):
@@ -118,7 +136,7 @@ class UncertaintyWeighting(LossWeighting):
 
     def combine(self, task_losses, net, training):
         log_variance = net.weighting_.log_variance
-        losses = torch.stack(task_losses)
+        losses = torch.stack(task_losses.losses)
         return (torch.exp(-log_variance) * losses + log_variance).sum()
 
     def state(self, net):
@@ -147,8 +165,9 @@ class DynamicWeightAverage(LossWeighting):
         self.temperature = temperature
 
     def on_epoch_begin(self, net, **kwargs):
+        # A task without labels in an epoch has no loss there: a ratio of 1.
         losses = [
-            [epoch[f"train_loss_{name}"] for name in net.task_names]
+            [epoch.get(f"train_loss_{name}", np.nan) for name in net.task_names]
             for epoch in net.history[:-1][-2:]
         ]
         self.weights_ = dwa_weights(losses, self.temperature, len(net.task_names))
@@ -164,7 +183,8 @@ def dwa_weights(epoch_losses, temperature, n_tasks):
     ----------
     epoch_losses : list of lists
         Mean training loss of each task in the last epochs, oldest first; fewer
-        than two epochs give equal weights of 1.
+        than two epochs give equal weights of 1. A task whose ratio is not a
+        finite positive number (no loss in an epoch, NaN) counts as ratio 1.
 
     temperature : float
         Softness of the weighting.
@@ -178,8 +198,11 @@ def dwa_weights(epoch_losses, temperature, n_tasks):
     """
     if len(epoch_losses) < 2:
         return [1.0] * n_tasks
-    before, last = np.asarray(epoch_losses[-2]), np.asarray(epoch_losses[-1])
-    ratios = last / before
+    before = np.asarray(epoch_losses[-2], dtype=float)
+    last = np.asarray(epoch_losses[-1], dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = last / before
+    ratios = np.where(np.isfinite(ratios) & (ratios > 0), ratios, 1.0)
     exp = np.exp((ratios - ratios.max()) / temperature)
     return (n_tasks * exp / exp.sum()).tolist()
 
@@ -190,9 +213,11 @@ class GradNorm(LossWeighting):
     Task weights ``w_t`` (initially 1) are learned so that the norms of the
     weighted tasks' gradients on the trunk's last layer train at a common rate:
     each step, ``sum_t |G_t - mean(G) * r_t ** alpha|`` is minimised over the
-    weights, where ``G_t`` is the norm of the gradient of ``w_t * L_t`` and
-    ``r_t`` the task's loss relative to its first batch's, over the mean of those.
-    A task that trains slower (larger ``r_t``) gains weight. The weights are
+    weights, where ``G_t`` is the norm of the gradient of ``w_t`` times the
+    task's mean loss per label on the batch, and ``r_t`` that loss relative to
+    its value on the first batch holding the task's labels, over the mean of
+    those. A task that trains slower (larger ``r_t``) gains weight. Only the
+    tasks present in a batch take part in its step. The weights are
     renormalised to sum to ``n_tasks`` after each step; the net trains on
     ``sum_t w_t * L_t``.
 
@@ -206,7 +231,7 @@ class GradNorm(LossWeighting):
         self.alpha = alpha
 
     def setup(self, n_tasks):
-        self.initial_losses_ = None
+        self.initial_losses_ = [None] * n_tasks
         return _TaskWeights(n_tasks)
 
     def task_weights(self, net, training):
@@ -214,19 +239,27 @@ class GradNorm(LossWeighting):
 
     def backward(self, task_losses, net):
         weight = net.weighting_.weight
-        losses = torch.stack(task_losses)
-        if self.initial_losses_ is None:
-            self.initial_losses_ = losses.detach()
+        losses, means = torch.stack(task_losses.losses), task_losses.means
+        active = [
+            t for t, present in enumerate(task_losses.present.tolist()) if present
+        ]
+        if not active:
+            return losses.sum()  # zero, with no gradient to give
+        means_now = means.detach()[active].tolist()
+        for t, value in zip(active, means_now):
+            if self.initial_losses_[t] is None:
+                self.initial_losses_[t] = value
         shared = _last_shared_weight(net)
-        # The gradient of w_t * L_t on the shared layer has norm w_t * |grad L_t|.
+        # The gradient of w_t * loss_t on the shared layer has norm w_t * |grad|.
         grad_norms = torch.stack(
             [
-                torch.autograd.grad(loss, shared, retain_graph=True)[0].norm()
-                for loss in task_losses
+                torch.autograd.grad(means[t], shared, retain_graph=True)[0].norm()
+                for t in active
             ]
         )
-        norms = weight * grad_norms
-        ratios = losses.detach() / self.initial_losses_.clamp(min=1e-12)
+        norms = weight[active] * grad_norms
+        initial = [max(self.initial_losses_[t], 1e-12) for t in active]
+        ratios = torch.tensor(means_now).to(norms) / torch.tensor(initial).to(norms)
         target = (norms.mean() * (ratios / ratios.mean()) ** self.alpha).detach()
         weight_grad = torch.autograd.grad((norms - target).abs().sum(), weight)[0]
         loss = (weight.detach() * losses).sum()
@@ -244,15 +277,20 @@ class GradNorm(LossWeighting):
 
 class _PerBatchWeights(LossWeighting):
     """A strategy whose weights change per batch: the history gets their epoch
-    mean."""
+    mean, over the batches where each task is present."""
 
     def on_epoch_begin(self, net, **kwargs):
+        self._batch_weights = []
+
+    def on_train_end(self, net, **kwargs):
+        # A fitted net keeps no per-batch tensors, which may live on the GPU.
         self._batch_weights = []
 
     def state(self, net):
         if not self._batch_weights:
             return {}
-        return {"loss_weight": torch.stack(self._batch_weights).mean(0).tolist()}
+        weights = torch.stack(self._batch_weights).double().cpu()
+        return {"loss_weight": weights.nanmean(0).tolist()}
 
 
 class RandomWeighting(_PerBatchWeights):
@@ -270,21 +308,22 @@ class RandomWeighting(_PerBatchWeights):
         return torch.softmax(torch.randn(n_tasks, device=net.device), dim=0)
 
     def combine(self, task_losses, net, training):
-        weights = self.task_weights(net, training)
+        losses = torch.stack(task_losses.losses)
+        weights = torch.as_tensor(self.task_weights(net, training)).to(losses)
         if training:
             self._batch_weights.append(weights)
-        return sum(w * loss for w, loss in zip(weights, task_losses))
+        return (weights * losses).sum()
 
 
 class GradientAggregation(_PerBatchWeights):
     """Jacobian descent on the trunk with a torchjd aggregator.
 
     The gradients of the task losses with respect to the trunk's parameters form
-    a Jacobian, one row per task; the aggregator turns it into the trunk's
-    update (PCGrad projects conflicting rows, MGDA takes the min-norm point of
-    their hull, UPGrad projects onto the dual cone, ...). Each head gets its own
-    task's gradient. Computed by :func:`torchjd.autojac.mtl_backward` and
-    :func:`torchjd.autojac.jac_to_grad`.
+    a Jacobian, one row per task present in the batch; the aggregator turns it
+    into the trunk's update (PCGrad projects conflicting rows, MGDA takes the
+    min-norm point of their hull, UPGrad projects onto the dual cone, ...). Each
+    head gets its own task's gradient. Computed by
+    :func:`torchjd.autojac.mtl_backward` and :func:`torchjd.autojac.jac_to_grad`.
 
     Parameters
     ----------
@@ -295,10 +334,11 @@ class GradientAggregation(_PerBatchWeights):
 
     Notes
     -----
-    The reported loss is the mean of the task losses. For aggregators that weigh
-    the Jacobian's rows, the history records the weights' epoch mean. A task
-    without labels in a batch has a zero row; MGDA's min-norm point is then
-    zero, and that batch does not move the trunk.
+    The reported loss is the mean of the task losses. A task without labels in
+    a batch has no row in that batch's Jacobian (a zero row would pull MGDA's
+    min-norm point to zero). For aggregators that weigh the Jacobian's rows,
+    the history records each task's weight averaged over the batches where it
+    is present.
     """
 
     def __init__(self, aggregator="upgrad"):
@@ -309,12 +349,18 @@ class GradientAggregation(_PerBatchWeights):
         return self
 
     def on_train_begin(self, net, **kwargs):
-        trunk = _trunk(net)
-        self._hook = trunk.register_forward_hook(self._keep_features)
+        self._remove_hook()  # left by a fit that raised
+        self._hook = _trunk(net).register_forward_hook(self._keep_features)
 
     def on_train_end(self, net, **kwargs):
-        self._hook.remove()
-        del self._hook, self._features  # a fitted net pickles without them
+        super().on_train_end(net, **kwargs)
+        self._remove_hook()
+
+    def _remove_hook(self):
+        hook = vars(self).pop("_hook", None)
+        if hook is not None:
+            hook.remove()
+        vars(self).pop("_features", None)  # a fitted net pickles without them
 
     def _keep_features(self, module, inputs, output):
         self._features = output
@@ -325,10 +371,20 @@ class GradientAggregation(_PerBatchWeights):
 
     def backward(self, task_losses, net):
         shared = [p for p in _trunk(net).parameters() if p.requires_grad]
-        mtl_backward(task_losses, features=self._features, shared_params=shared)
+        present = task_losses.present
+        active = [t for t, here in enumerate(present.tolist()) if here]
+        if not active:
+            return torch.stack(task_losses.losses).sum().detach()
+        mtl_backward(
+            [task_losses.losses[t] for t in active],
+            features=self._features,
+            shared_params=shared,
+        )
         weights = jac_to_grad(shared, self.aggregator_)
         if weights is not None:
-            self._batch_weights.append(weights.detach())
+            row = torch.full(present.shape, torch.nan, device=weights.device)
+            row[active] = weights.detach().to(row)
+            self._batch_weights.append(row)
         return self.combine(task_losses, net, training=True).detach()
 
 

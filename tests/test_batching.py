@@ -45,3 +45,16 @@ def test_a_new_order_each_epoch_reproducible_by_seed():
 def test_without_targets_yields_none():
     _, y = next(iter(TensorBatchIterator(_dataset(with_y=False), batch_size=4)))
     assert y is None
+
+
+def test_a_last_batch_of_one_row_joins_the_one_before():
+    batches = list(TensorBatchIterator(_dataset(n=9), batch_size=4))
+    assert [len(X) for X, _ in batches] == [4, 5]
+    assert len(TensorBatchIterator(_dataset(n=9), batch_size=4)) == 2
+    assert [len(X) for X, _ in TensorBatchIterator(_dataset(n=1), batch_size=4)] == [1]
+
+
+def test_drop_last_leaves_out_a_short_last_batch():
+    iterator = TensorBatchIterator(_dataset(), batch_size=4, drop_last=True)
+    assert [len(X) for X, _ in iterator] == [4, 4]
+    assert len(iterator) == 2

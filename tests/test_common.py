@@ -1,28 +1,46 @@
-"""scikit-learn's estimator checks on every estimator of skmtl."""
+"""scikit-learn's estimator checks on every estimator of skmtl.
+
+The checks run twice. In float64 every check must pass: none is expected to
+fail. In float32, the default for speed, two checks compare results at a
+tolerance of 1e-7 that float32 arithmetic does not reach on every CPU, because
+matrix kernels sum in an order that depends on the number of rows; those two,
+and only those, are expected to fail there, and each property they test holds
+in float64 (above) and at float32 precision (tests/test_classifier.py).
+"""
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skmtl import MultiTaskClassifier
 
+# Small data in the checks: a few epochs at a higher rate fit them well.
+_FAST = {"max_epochs": 30, "batch_size": 32, "lr": 0.01, "random_state": 0}
 
-def _fast_estimators():
-    # Small data in the checks: a few epochs at a higher rate fit them well.
-    yield MultiTaskClassifier(max_epochs=30, batch_size=32, lr=0.01, random_state=0)
+_FLOAT32_TOLERANCE = {
+    "check_methods_subset_invariance": (
+        "float32 matrix kernels sum in an order that depends on the number of "
+        "rows, so predict_proba on a subset differs by about 1e-7 on some CPUs; "
+        "the check asks for 1e-7. It passes in float64, and "
+        "test_predictions_do_not_depend_on_the_batch checks it in float32 at "
+        "float32 precision."
+    ),
+    "check_sample_weight_equivalence_on_dense_data": (
+        "Integer weights and repeated rows give probabilities equal to about "
+        "1e-7 absolute, 1e-6 relative in float32; the check asks for a "
+        "relative 1e-7. It passes in float64, and "
+        "test_integer_sample_weight_is_close_to_repeating_rows checks it in "
+        "float32 at float32 precision."
+    ),
+}
 
 
-def _expected_failures(estimator):
-    return {
-        "check_sample_weight_equivalence_on_dense_data": (
-            "Training runs in float32: integer weights and repeated rows give "
-            "probabilities equal to about 1e-7 absolute, 1e-6 relative, and the "
-            "check asks for a relative 1e-7. tests/test_classifier.py checks the "
-            "equivalence at float32 precision."
-        )
-    }
+@parametrize_with_checks([MultiTaskClassifier(dtype="float64", **_FAST)])
+def test_sklearn_compatible_estimator_float64(estimator, check):
+    check(estimator)
 
 
 @parametrize_with_checks(
-    list(_fast_estimators()), expected_failed_checks=_expected_failures
+    [MultiTaskClassifier(**_FAST)],
+    expected_failed_checks=lambda estimator: _FLOAT32_TOLERANCE,
 )
-def test_sklearn_compatible_estimator(estimator, check):
+def test_sklearn_compatible_estimator_float32(estimator, check):
     check(estimator)

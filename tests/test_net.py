@@ -40,7 +40,7 @@ def test_loss_is_the_weighted_sum_of_task_losses():
     ce = torch.nn.functional.cross_entropy
     expected = 0.7 * ce(logits[0], data.y[:, 0]) + 0.3 * ce(logits[1], data.y[:, 1])
     torch.testing.assert_close(net.get_loss(logits, data.y), expected)
-    losses = net.get_task_losses(logits, data.y)
+    losses = net.get_task_losses(logits, data.y).losses
     torch.testing.assert_close(losses[1], ce(logits[1], data.y[:, 1]))
 
 
@@ -66,7 +66,7 @@ def test_missing_labels_are_left_out_of_the_task_loss():
     labels[:20, 1] = -1
     logits = net.module_(data.X)
     ce = torch.nn.functional.cross_entropy
-    losses = net.get_task_losses(logits, labels)
+    losses = net.get_task_losses(logits, labels).losses
     torch.testing.assert_close(losses[0], ce(logits[0], labels[:, 0]))
     torch.testing.assert_close(losses[1], ce(logits[1][20:], labels[20:, 1]))
 
@@ -76,7 +76,7 @@ def test_row_weights_give_a_weighted_mean():
     data = _data()
     weights = torch.rand(len(data.X), 2, generator=torch.Generator().manual_seed(1))
     logits = net.module_(data.X)
-    losses = net.get_task_losses(logits, {"labels": data.y, "weights": weights})
+    losses = net.get_task_losses(logits, {"labels": data.y, "weights": weights}).losses
     per_row = torch.nn.functional.cross_entropy(
         logits[1], data.y[:, 1], reduction="none"
     )

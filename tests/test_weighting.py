@@ -9,7 +9,7 @@ from sklearn.model_selection import GridSearchCV
 from torch import nn
 from torchjd.aggregation import CAGrad
 
-from skmtl import MultiTaskClassifier
+from skmtl import MultiTaskClassifier, TaskLosses
 from skmtl.metrics import task_scorer
 from skmtl.weighting import (
     NAMES,
@@ -28,6 +28,12 @@ def _fast(**params):
     return MultiTaskClassifier(
         **{"max_epochs": 3, "lr": 0.01, "batch_size": 32, "random_state": 0, **params}
     )
+
+
+def _all_present(losses):
+    """Task losses of a batch with a label for every task."""
+    losses = tuple(losses)
+    return TaskLosses(losses, torch.stack(losses), torch.ones(len(losses), dtype=bool))
 
 
 @pytest.fixture
@@ -65,7 +71,7 @@ def test_uncertainty_weighting_effective_weight_is_exp_minus_s():
     with torch.no_grad():
         net.weighting_.log_variance.copy_(torch.tensor([0.0, np.log(2.0)]))
     losses = [torch.tensor(3.0), torch.tensor(4.0)]
-    total = strategy.combine(losses, net, training=True)
+    total = strategy.combine(_all_present(losses), net, training=True)
     assert total.item() == pytest.approx(3.0 + 0.5 * 4.0 + np.log(2.0))
     state = strategy.state(net)
     assert state["loss_weight"] == pytest.approx([1.0, 0.5])
@@ -121,12 +127,12 @@ def test_gradnorm_moves_weight_to_the_task_that_trains_slower():
 
     first = losses(1.0, 1.0)
     start = [loss.item() for loss in first]
-    strategy.backward(first, net)
+    strategy.backward(_all_present(first), net)
     for p in net.module_.parameters():
         p.grad = None
     # Task a's loss has fallen to a tenth of its start, task b's has not moved.
     second = losses(0.1 * start[0] / first[0].item(), 1.0)
-    strategy.backward(second, net)
+    strategy.backward(_all_present(second), net)
     grad = net.weighting_.weight.grad
     assert grad[1] < 0 < grad[0]  # gradient descent raises b's weight, lowers a's
     with torch.no_grad():
@@ -158,7 +164,7 @@ def test_pcgrad_update_has_no_component_against_either_task():
         task_grads.append(grad.flatten())
     assert task_grads[0] @ task_grads[1] < 0, "the two tasks must conflict"
 
-    strategy.backward(task_losses(), net)
+    strategy.backward(_all_present(task_losses()), net)
     update = trunk.weight.grad.flatten()
     assert update @ task_grads[0] >= -1e-6
     assert update @ task_grads[1] >= -1e-6
@@ -172,7 +178,10 @@ def test_random_weighting_draws_weights_that_sum_to_one():
     net = _toy_net()
     strategy.on_epoch_begin(net)
     losses = [torch.tensor(1.0), torch.tensor(1.0)]
-    totals = [strategy.combine(losses, net, training=True).item() for _ in range(3)]
+    totals = [
+        strategy.combine(_all_present(losses), net, training=True).item()
+        for _ in range(3)
+    ]
     assert totals == pytest.approx([1.0] * 3)
     weights = torch.stack(strategy._batch_weights)
     assert len({tuple(w.tolist()) for w in weights}) == 3
