@@ -22,6 +22,7 @@ from skorch.helper import predefined_split
 
 from ._batching import TensorBatchIterator
 from ._net import MultiTaskNet
+from ._persistence import PortableStateMixin
 from ._targets import (
     class_weights,
     encode_targets,
@@ -38,7 +39,7 @@ _MODULE_PREFIXES = ("trunk__", "head__")
 _NET_PREFIXES = ("optimizer__", "iterator_train__", "iterator_valid__", "callbacks__")
 
 
-class MultiTaskClassifier(ClassifierMixin, BaseEstimator):
+class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
     """A neural network with a shared trunk and one classification head per task.
 
     Hard parameter sharing: every task's head reads the output of one trunk,
