@@ -24,6 +24,7 @@ from skorch.helper import predefined_split
 
 from ._batching import TensorBatchIterator
 from ._net import MultiTaskNet
+from ._persistence import PortableStateMixin
 from ._targets import (
     check_missing_label,
     check_task_names,
@@ -51,7 +52,7 @@ _WARM_PREFIXES = ("optimizer__", "iterator_train__", "iterator_valid__", "criter
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
-class MultiTaskClassifier(ClassifierMixin, BaseEstimator):
+class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
     """A neural network with a shared trunk and one classification head per task.
 
     Hard parameter sharing: every task's head reads the output of one trunk,

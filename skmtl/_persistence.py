@@ -1,0 +1,239 @@
+"""A fitted estimator's state as plain data: portable across devices, and safe
+to load with skops.
+
+Pickle and :func:`skops.io.dump` both take an object's state from
+``__getstate__``. :class:`PortableStateMixin` gives there the fitted skorch net
+as plain data (numpy arrays, numbers, strings, lists and dicts) instead of torch
+objects, and rebuilds the net from it and the estimator's parameters in
+``__setstate__``. So a file holds no torch tensor, no training or validation
+data, and nothing that skops cannot check: loading only makes the objects whose
+types the caller trusts, and the net from the estimator's own code.
+"""
+
+import json
+import warnings
+from collections import OrderedDict
+
+import numpy as np
+import torch
+from skorch.exceptions import DeviceWarning
+from skorch.history import History
+from torch import nn
+
+__all__ = ["PortableStateMixin"]
+
+# Version of the layout of the net's plain state, for future changes.
+_FORMAT = 1
+_TENSOR = "__tensor__"
+_MODULE = "__torch_module__"
+
+
+class PortableStateMixin:
+    """Pickle and skops support for an estimator holding a skorch net ``net_``.
+
+    ``__getstate__`` replaces ``net_`` with plain data: the state dicts of the
+    net's modules, criteria and optimizers (tensors as numpy arrays), the fitted
+    attributes of its callbacks that are plain data, and its history as JSON.
+    ``__setstate__`` rebuilds the net with ``self._make_net(n_features_in_,
+    self._task_classes, task_names_)`` and loads that state into it, on
+    ``device``, or on the CPU with a :class:`skorch.exceptions.DeviceWarning`
+    when that device is not available. The net's ``train_split``, which holds
+    the validation data during ``fit``, is not kept.
+
+    The estimator must define ``_make_net``, ``_task_classes``,
+    ``n_features_in_``, ``task_names_`` and ``device``; its other attributes are
+    stored as they are.
+    """
+
+    def __getstate__(self):
+        state = dict(super().__getstate__())
+        net = state.get("net_")
+        if net is not None and not isinstance(net, dict):
+            state["net_"] = _net_state(net)
+        for key, value in state.items():
+            # A module given as a parameter, such as a trunk instance.
+            if isinstance(value, nn.Module):
+                state[key] = _plain(value)
+        return state
+
+    def __setstate__(self, state):
+        state = {
+            key: _tensors(value, "cpu") if _is_module(value) else value
+            for key, value in state.items()
+        }
+        net_state = state.pop("net_", None)
+        super().__setstate__(state)
+        if isinstance(net_state, dict):
+            self.net_ = self._load_net_state(net_state)
+        elif net_state is not None:
+            # Saved before this format: a skorch net, which unpickles itself.
+            self.net_ = net_state
+
+    def _load_net_state(self, net_state):
+        if net_state.get("format") != _FORMAT:
+            raise ValueError(
+                f"This {type(self).__name__} was saved with net state format "
+                f"{net_state.get('format')!r}; this version of skmtl reads format "
+                f"{_FORMAT}."
+            )
+        device = self.device
+        if not _available(device):
+            warnings.warn(
+                f"This {type(self).__name__} was trained on device {str(device)!r}, "
+                "which is not available here: it is loaded on 'cpu', and its "
+                "device parameter is set to 'cpu'.",
+                DeviceWarning,
+                stacklevel=3,
+            )
+            self.device = device = "cpu"
+        # Initialising the net draws random weights, soon overwritten: torch's
+        # global random state is left as it was.
+        with torch.random.fork_rng(devices=[]):
+            net = self._make_net(
+                self.n_features_in_, self._task_classes, self.task_names_
+            )
+        # Weights and optimizer states go through the CPU, as with torch.load's
+        # map_location="cpu": load_state_dict puts them where they belong.
+        modules = net_state["modules"]
+        try:
+            if set(modules) != {*net._modules, *net._criteria}:
+                raise KeyError(f"saved {sorted(modules)}")
+            for name, module_state in modules.items():
+                getattr(net, name + "_").load_state_dict(_tensors(module_state, "cpu"))
+        except (KeyError, RuntimeError) as error:
+            raise ValueError(
+                "The saved network does not fit the one built from this "
+                f"{type(self).__name__}'s parameters; were they changed after fit? "
+                f"{error}"
+            ) from error
+        for name, optimizer_state in net_state["optimizers"].items():
+            getattr(net, name + "_").load_state_dict(_tensors(optimizer_state, "cpu"))
+        callbacks = dict(net.callbacks_)
+        for name, attributes in net_state["callbacks"].items():
+            if name in callbacks:
+                for key, value in attributes.items():
+                    setattr(callbacks[name], key, _tensors(value, device))
+        net.history = History(json.loads(net_state["history"]))
+        return net
+
+
+def _net_state(net):
+    """The net's learned state and history, as plain data."""
+    return {
+        "format": _FORMAT,
+        "modules": {
+            name: _plain(getattr(net, name + "_").state_dict())
+            for name in [*net._modules, *net._criteria]
+        },
+        "optimizers": {
+            name: _plain(getattr(net, name + "_").state_dict())
+            for name in net._optimizers
+        },
+        "callbacks": {
+            name: {
+                key: _plain(value)
+                for key, value in vars(callback).items()
+                if key.endswith("_") and not key.startswith("_") and _is_plain(value)
+            }
+            for name, callback in net.callbacks_
+        },
+        "history": json.dumps(net.history.to_list(), default=_json_default),
+    }
+
+
+def _is_plain(value):
+    """Whether ``value`` is made of numbers, strings, arrays, tensors, and lists,
+    tuples, sets and dicts of those."""
+    if value is None or isinstance(
+        value, bool | int | float | str | np.generic | torch.Tensor
+    ):
+        return True
+    if isinstance(value, np.ndarray):
+        return value.dtype != object
+    if type(value) in (list, tuple):
+        return all(_is_plain(v) for v in value)
+    if type(value) is set:
+        return all(_is_plain(v) and not isinstance(v, torch.Tensor) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str | int) and _is_plain(v) for k, v in value.items())
+    return False
+
+
+def _plain(value):
+    """``value`` with each tensor as ``{"__tensor__": array, "dtype": name}``,
+    the array on the CPU, and each module as ``{"__torch_module__": its class,
+    "state": its plain state}``."""
+    if isinstance(value, torch.Tensor):
+        tensor = value.detach().cpu()
+        dtype = str(tensor.dtype).removeprefix("torch.")
+        if tensor.dtype == torch.bfloat16:
+            tensor = tensor.float()  # numpy has no bfloat16; cast back on load
+        plain = {_TENSOR: tensor.numpy().copy(), "dtype": dtype}
+        if isinstance(value, nn.Parameter):
+            plain["requires_grad"] = value.requires_grad
+        return plain
+    if isinstance(value, nn.Module):
+        return {_MODULE: type(value), "state": _plain(value.__getstate__())}
+    if isinstance(value, OrderedDict):
+        return OrderedDict((k, _plain(v)) for k, v in value.items())
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if type(value) in (list, tuple):
+        return type(value)(_plain(v) for v in value)
+    return value
+
+
+def _is_module(value):
+    return isinstance(value, dict) and _MODULE in value
+
+
+def _tensors(value, device):
+    """The inverse of :func:`_plain`: tensors on ``device``."""
+    if isinstance(value, dict) and _TENSOR in value:
+        dtype = getattr(torch, str(value["dtype"]), None)
+        if not isinstance(dtype, torch.dtype):
+            raise ValueError(f"Unknown tensor dtype {value['dtype']!r}.")
+        array = np.asarray(value[_TENSOR])
+        tensor = torch.from_numpy(array.copy()).to(device=device, dtype=dtype)
+        if "requires_grad" in value:
+            return nn.Parameter(tensor, requires_grad=bool(value["requires_grad"]))
+        return tensor
+    if _is_module(value):
+        cls = value[_MODULE]
+        if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
+            raise TypeError(f"Expected a torch.nn.Module class, got {cls!r}.")
+        # As pickle makes a module: no __init__, then its saved attributes.
+        module = cls.__new__(cls)
+        module.__setstate__(_tensors(value["state"], device))
+        return module
+    if isinstance(value, OrderedDict):
+        return OrderedDict((k, _tensors(v, device)) for k, v in value.items())
+    if isinstance(value, dict):
+        return {k: _tensors(v, device) for k, v in value.items()}
+    if type(value) in (list, tuple):
+        return type(value)(_tensors(v, device) for v in value)
+    return value
+
+
+def _json_default(value):
+    """Numpy and torch values in the history, as JSON."""
+    if isinstance(value, np.generic | np.ndarray | torch.Tensor):
+        return value.tolist()
+    if isinstance(value, set):
+        return sorted(value, key=repr)
+    raise TypeError(
+        f"The history holds a {type(value).__name__}, which cannot be saved; "
+        "record numbers, strings, lists or dicts."
+    )
+
+
+def _available(device):
+    """Whether tensors can be put on ``device`` here."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.is_available() and (
+            device.index is None or device.index < torch.cuda.device_count()
+        )
+    if device.type == "mps":
+        return torch.backends.mps.is_available()
+    return True
