@@ -369,7 +369,7 @@ class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
 
         n_fits = self._n_fits if continuing else 0
         # Each warm fit draws new shuffles; the validation rows stay the same.
-        torch_seed = int(np.random.SeedSequence([seed, n_fits]).generate_state(1)[0])
+        torch_seed = seed + n_fits
         data = (X, codes, weights, self.device)
         with _seeded_torch(torch_seed):
             if continuing:
@@ -557,9 +557,10 @@ class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
             **{"iterator_train__shuffle": True, **self._routed(_NET_PREFIXES)},
         )
         try:
-            return net.initialize()
+            net.initialize()
         except (TypeError, ValueError) as err:
             raise type(err)(f"Building the network failed: {err}") from err
+        return _check_callback_params(net)
 
     def _update_net(self, net):
         """Apply to a trained net the settings changed since it was built."""
@@ -589,7 +590,7 @@ class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
                 callbacks=copy.deepcopy(self.callbacks),
                 **self._routed(("callbacks__",)),
             )
-            net.initialize_callbacks()
+            _check_callback_params(net.initialize_callbacks())
             net.setup_loss_weighting()
         if restart or new_optimizer:
             net.initialize_optimizer()
@@ -692,6 +693,19 @@ def _check_callbacks(callbacks, validation_fraction):
                 f"{type(callback).__name__} monitors {monitor!r}, but there is "
                 "no validation data; set validation_fraction, e.g. to 0.1."
             )
+
+
+def _check_callback_params(net):
+    """``callbacks__<name>__*`` must name a callback of the net."""
+    names = dict(net.callbacks_)
+    for key in vars(net):
+        name = key.split("__")[1] if key.startswith("callbacks__") else None
+        if name is not None and name not in names:
+            raise ValueError(
+                f"{key} sets a parameter of a callback named {name!r}, but there "
+                f"is none; the callbacks are {sorted(names)}."
+            )
+    return net
 
 
 def _check_tasks_train(names, weights, validation_fraction):

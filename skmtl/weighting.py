@@ -59,7 +59,9 @@ class LossWeighting(Callback):
     def combine(self, task_losses, net, training):
         """The total loss of a batch, as reported in the history."""
         losses = torch.stack(task_losses.losses)
-        weights = torch.as_tensor(self.task_weights(net, training)).to(losses)
+        weights = torch.as_tensor(
+            self.task_weights(net, training), dtype=losses.dtype, device=losses.device
+        )
         return (weights * losses).sum()
 
     def backward(self, task_losses, net):
@@ -309,7 +311,9 @@ class RandomWeighting(_PerBatchWeights):
 
     def combine(self, task_losses, net, training):
         losses = torch.stack(task_losses.losses)
-        weights = torch.as_tensor(self.task_weights(net, training)).to(losses)
+        weights = torch.as_tensor(
+            self.task_weights(net, training), dtype=losses.dtype, device=losses.device
+        )
         if training:
             self._batch_weights.append(weights)
         return (weights * losses).sum()

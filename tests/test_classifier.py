@@ -12,6 +12,7 @@ from sklearn.model_selection import GridSearchCV, KFold, cross_val_score, cross_
 from sklearn.multioutput import MultiOutputClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils.class_weight import compute_class_weight
 from skorch.callbacks import Callback, EarlyStopping
 
 from skmtl import MultiTaskClassifier
@@ -661,3 +662,429 @@ def test_sample_weight_routed_through_grid_search(routing, data):
     best = clone(_weighted_pipeline()).set_params(**search.best_params_)
     best.fit(X, Y, sample_weight=weights)
     np.testing.assert_array_equal(search.predict(X), best.predict(X))
+
+
+# The objective: exact gradients
+
+
+class _FrozenGradients(Callback):
+    """Keeps each training batch's gradients, then zeroes them, so that plain
+    SGD leaves the parameters where they started."""
+
+    def on_train_begin(self, net, **kwargs):
+        self.batches = []
+
+    def on_grad_computed(self, net, named_parameters, **kwargs):
+        grads = {}
+        for _, parameter in named_parameters:
+            if parameter.grad is not None:
+                grads[parameter] = parameter.grad.clone()
+                parameter.grad.zero_()
+        self.batches.append(grads)
+
+
+def _sparse_weighted_problem(class_weight):
+    """64 rows in 4 batches of 16: a dense 3-class task, a 2-class task
+    labelled on 6 rows of batches 0 and 2 only, uneven integer row weights."""
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(64, 5))
+    dense = rng.randint(3, size=64)
+    sparse = np.full(64, -1)
+    sparse[[1, 5, 9, 33, 40, 47]] = [0, 1, 1, 0, 1, 1]
+    sample_weight = rng.randint(1, 6, size=64).astype(float)
+    Y = np.column_stack([dense, sparse])
+    # The objective's label weights, computed independently of skmtl.
+    weights = np.zeros((64, 2))
+    for t in range(2):
+        labelled = Y[:, t] >= 0
+        classes = np.unique(Y[labelled, t])
+        per_class = compute_class_weight(
+            class_weight,
+            classes=classes,
+            y=Y[labelled, t],
+            sample_weight=sample_weight[labelled],
+        )
+        weights[labelled, t] = sample_weight[labelled] * per_class[Y[labelled, t]]
+    return X, Y, sample_weight, weights
+
+
+def _full_batch_objective(module, X, Y, weights, combine):
+    logits = module(torch.from_numpy(X))
+    objectives = []
+    for t, z in enumerate(logits):
+        labelled = torch.from_numpy(Y[:, t] >= 0)
+        losses = torch.nn.functional.cross_entropy(
+            z[labelled], torch.from_numpy(Y[:, t])[labelled], reduction="none"
+        )
+        w = torch.from_numpy(weights[:, t])[labelled]
+        objectives.append((w * losses).sum() / w.sum())
+    return combine(torch.stack(objectives))
+
+
+@pytest.mark.parametrize("class_weight", [None, "balanced"])
+@pytest.mark.parametrize(
+    "loss_weighting, combine",
+    [
+        ("equal", lambda J: 0.3 * J[0] + 0.7 * J[1]),
+        ("dwa", lambda J: J.sum()),  # weights of 1 in its first two epochs
+        ("gradnorm", lambda J: J.sum()),  # weights of 1 while frozen
+    ],
+)
+def test_mean_batch_gradient_is_the_full_batch_gradient(
+    class_weight, loss_weighting, combine
+):
+    X, Y, sample_weight, weights = _sparse_weighted_problem(class_weight)
+    clf = MultiTaskClassifier(
+        trunk__hidden_units=(7,),
+        loss_weighting=loss_weighting,
+        task_weights=(0.3, 0.7) if loss_weighting == "equal" else None,
+        class_weight=class_weight,
+        missing_label=-1,
+        dtype="float64",
+        optimizer=torch.optim.SGD,
+        max_epochs=1,
+        batch_size=16,
+        iterator_train__shuffle=False,
+        callbacks=[("frozen", _FrozenGradients())],
+        random_state=0,
+    ).fit(X, Y, sample_weight=sample_weight)
+    frozen = dict(clf.net_.callbacks_)["frozen"]
+    assert len(frozen.batches) == 4
+    module = clf.net_.module_
+    parameters = list(module.parameters())
+    objective = _full_batch_objective(module, X, Y, weights, combine)
+    expected = torch.autograd.grad(objective, parameters)
+    for parameter, full in zip(parameters, expected):
+        mean = sum(batch[parameter] for batch in frozen.batches) / 4
+        torch.testing.assert_close(mean, full, rtol=1e-10, atol=1e-12)
+    # Batches 1 and 3 hold no label of the sparse task: zero, finite gradients.
+    head = list(module.heads[1].parameters())
+    for batch in (frozen.batches[1], frozen.batches[3]):
+        assert all(torch.equal(batch[p], torch.zeros_like(p)) for p in head)
+
+
+def test_uncertainty_weighting_expects_the_full_objective():
+    X, Y, sample_weight, weights = _sparse_weighted_problem(None)
+    clf = MultiTaskClassifier(
+        trunk__hidden_units=(7,),
+        loss_weighting="uncertainty",
+        missing_label=-1,
+        dtype="float64",
+        optimizer=torch.optim.SGD,
+        max_epochs=1,
+        batch_size=16,
+        iterator_train__shuffle=False,
+        callbacks=[("frozen", _FrozenGradients())],
+        random_state=0,
+    ).fit(X, Y, sample_weight=sample_weight)
+    frozen = dict(clf.net_.callbacks_)["frozen"]
+    log_variance = clf.net_.weighting_.log_variance
+    objective = _full_batch_objective(
+        clf.net_.module_,
+        X,
+        Y,
+        weights,
+        lambda J: (torch.exp(-log_variance) * J + log_variance).sum(),
+    )
+    # Its optimum in s_t is exp(-s_t) = 1 / J_t, for the sparse task too.
+    expected = torch.autograd.grad(objective, log_variance)[0]
+    mean = sum(batch[log_variance] for batch in frozen.batches) / 4
+    torch.testing.assert_close(mean, expected, rtol=1e-10, atol=1e-12)
+
+
+def test_gradient_aggregation_on_a_batch_without_a_task_follows_the_others():
+    X, Y, sample_weight, weights = _sparse_weighted_problem(None)
+    clf = MultiTaskClassifier(
+        trunk__hidden_units=(7,),
+        loss_weighting="mgda",
+        missing_label=-1,
+        dtype="float64",
+        optimizer=torch.optim.SGD,
+        max_epochs=1,
+        batch_size=16,
+        iterator_train__shuffle=False,
+        callbacks=[("frozen", _FrozenGradients())],
+        random_state=0,
+    ).fit(X, Y, sample_weight=sample_weight)
+    frozen = dict(clf.net_.callbacks_)["frozen"]
+    module = clf.net_.module_
+    trunk = list(module.trunk.parameters())
+    # Batch 1 (rows 16-31) has the dense task only: MGDA of one row is that row,
+    # the gradient of the batch's estimate of the task's objective.
+    rows = slice(16, 32)
+    share = weights[rows, 0].sum() / (16 * weights[:, 0].mean())
+    objective = _full_batch_objective(
+        module, X[rows], Y[rows], weights[rows], lambda J: share * J[0]
+    )
+    expected = torch.autograd.grad(objective, trunk)
+    for parameter, grad in zip(trunk, expected):
+        assert grad.abs().sum() > 0
+        torch.testing.assert_close(frozen.batches[1][parameter], grad)
+
+
+@pytest.mark.parametrize("task_weights", [(1, 4), (1, 10), (1, 1e6)])
+def test_large_task_weights_with_a_sparse_task_stay_finite(task_weights):
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(256, 6))
+    Y = np.column_stack([X[:, 0] > 0, np.full(256, -1)]).astype(int)
+    Y[:10, 1] = [0, 1] * 5
+    clf = _fast(max_epochs=3, task_weights=task_weights, missing_label=-1)
+    clf.fit(X, Y)
+    assert all(torch.isfinite(p).all() for p in clf.net_.module_.parameters())
+    assert all(np.isfinite(p).all() for p in clf.predict_proba(X))
+
+
+@pytest.mark.parametrize("scale", [1e-30, 1e30])
+def test_the_scale_of_weights_changes_nothing(data, scale):
+    X, Y = data
+    weights = np.random.RandomState(0).uniform(0.5, 2.0, size=len(X))
+    plain = _fast(max_epochs=2).fit(X, Y, sample_weight=weights)
+    scaled = _fast(max_epochs=2).fit(X, Y, sample_weight=weights * scale)
+    for a, b in zip(plain.predict_proba(X), scaled.predict_proba(X)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+# Failures are loud and leave nothing broken
+
+
+class _FailAt(Callback):
+    """Raises at the end of the given epoch of a fit."""
+
+    def __init__(self, epoch=2):
+        self.epoch = epoch
+
+    def on_train_begin(self, net, **kwargs):
+        self.epochs_ = 0
+
+    def on_epoch_end(self, net, **kwargs):
+        self.epochs_ += 1
+        if self.epochs_ == self.epoch:
+            raise RuntimeError("failure in the middle of fit")
+
+
+def test_a_diverging_loss_stops_fit_naming_the_epoch_and_task(data):
+    X, Y = data
+    clf = _fast(optimizer=torch.optim.SGD, lr=1e6)
+    with pytest.raises(ValueError, match=r"Training diverged: .* in epoch \d+"):
+        clf.fit(X * 1e6, Y)
+    with pytest.raises(NotFittedError):
+        clf.predict(X)
+
+
+def test_a_failed_fit_leaves_an_unfitted_estimator_unfitted(data):
+    X, Y = data
+    clf = _fast(callbacks=[_FailAt()])
+    with pytest.raises(RuntimeError, match="middle of fit"):
+        clf.fit(X, Y)
+    assert not hasattr(clf, "n_features_in_")
+    with pytest.raises(NotFittedError):
+        clf.predict(X)
+
+
+@pytest.mark.parametrize("loss_weighting", ["equal", "upgrad"])
+def test_a_failed_warm_fit_keeps_the_previous_network(data, loss_weighting):
+    X, Y = data
+    clf = _fast(max_epochs=2, warm_start=True, loss_weighting=loss_weighting)
+    clf.fit(X, Y)
+    net, proba = clf.net_, clf.predict_proba(X)
+    clf.set_params(callbacks=[_FailAt()], max_epochs=3)
+    with pytest.raises(RuntimeError, match="middle of fit"):
+        clf.fit(X, Y)
+    assert clf.net_ is net and len(net.history) == 2
+    assert not net.module_.trunk._forward_hooks
+    for a, b in zip(proba, clf.predict_proba(X)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_warm_start_applies_changed_settings(data):
+    X, Y = data
+    clf = _fast(max_epochs=3, warm_start=True).fit(X, Y)
+    clf.set_params(
+        max_epochs=1,
+        lr=0.5,
+        batch_size=50,
+        optimizer__betas=(0.5, 0.9),
+        loss_weighting="dwa",
+    )
+    clf.fit(X, Y)
+    net = clf.net_
+    assert len(net.history) == 4
+    assert [g["lr"] for g in net.optimizer_.param_groups] == [0.5]
+    assert net.optimizer_.param_groups[0]["betas"] == (0.5, 0.9)
+    assert net.history[-1, "batches"][0]["train_batch_size"] == 50
+    assert type(net.loss_weighting_).__name__ == "DynamicWeightAverage"
+    clf = _fast(max_epochs=1, warm_start=True).fit(X, Y)
+    clf.set_params(optimizer=torch.optim.SGD)
+    assert isinstance(clf.fit(X, Y).net_.optimizer_, torch.optim.SGD)
+
+
+class _FirstBatch(Callback):
+    def on_batch_begin(self, net, batch=None, training=False, **kwargs):
+        if training and not hasattr(self, "rows"):
+            self.rows = batch[0][:, 0].tolist()
+
+
+def test_each_warm_fit_draws_a_new_shuffle(data):
+    X, Y = data
+    clf = _fast(max_epochs=1, warm_start=True, callbacks=[("first", _FirstBatch())])
+    orders = [dict(clf.fit(X, Y).net_.callbacks_)["first"].rows for _ in range(2)]
+    assert orders[0] != orders[1]
+    again = clone(clf).fit(X, Y)
+    assert dict(again.net_.callbacks_)["first"].rows == orders[0]
+
+
+def test_a_task_whose_labels_are_all_held_out_is_an_error(data):
+    X, Y = data
+    # One labelled row of the group task: with half the rows held out it may
+    # land in validation; seed 1 puts it there.
+    Y = Y.assign(group=Y["group"].where(np.arange(len(X)) < 2, "?"))
+    clf = _fast(validation_fraction=0.5, missing_label="?", random_state=1)
+    with pytest.raises(ValueError, match="Task 'group' has no labelled row .* left"):
+        clf.fit(X, Y)
+
+
+def test_a_task_whose_weights_are_all_zero_is_an_error(data):
+    X, Y = data
+    clf = _fast(class_weight=[None, {"odd": 0.0, "even": 0.0}])
+    with pytest.raises(ValueError, match="Task 'group' has no label with a positive"):
+        clf.fit(X, Y)
+
+
+@pytest.mark.parametrize(
+    "y, sample_weight, match",
+    [
+        (lambda Y: Y[:-1], None, "inconsistent numbers of samples"),
+        (lambda Y: Y[["item"]], None, "y has 1 tasks, but the model was fitted on 2"),
+        (lambda Y: Y, np.ones(3), "sample_weight.shape == \\(3,\\)"),
+        (lambda Y: Y, -np.ones(240), "Negative values in data passed to"),
+        (lambda Y: Y.assign(item="?", group="?"), None, "every label is missing"),
+    ],
+)
+def test_score_validates_its_inputs(data, y, sample_weight, match):
+    X, Y = data
+    clf = _fast(max_epochs=1, missing_label="?").fit(X, Y)
+    with pytest.raises(ValueError, match=match):
+        clf.score(X, y(Y), sample_weight=sample_weight)
+
+
+class _NarrowTrunk(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.layer = torch.nn.Linear(3, 4)
+
+    def forward(self, X):
+        return self.layer(X)
+
+
+@pytest.mark.parametrize(
+    "params, error, match",
+    [
+        ({"trunk": _NarrowTrunk}, ValueError, "The trunk _NarrowTrunk cannot take"),
+        (
+            {"callbacks": [EarlyStopping()]},
+            ValueError,
+            "EarlyStopping monitors 'valid_loss', but there is no validation data",
+        ),
+        ({"missing_label": [-1]}, ValueError, "missing_label must be a scalar"),
+        ({"callbacks": [print]}, TypeError, "callbacks must be skorch callbacks"),
+        ({"callbacks": [(1, EarlyStopping())]}, TypeError, "must be skorch callbacks"),
+        ({"device": "tpu:x"}, ValueError, "Unknown device 'tpu:x'"),
+        ({"trunk__hidden_units": (0,)}, ValueError, "hidden_units"),
+        ({"head__hidden_units": (-2,)}, ValueError, "hidden_units"),
+        ({"callbacks__nope__patience": 3}, ValueError, "nope"),
+        ({"task_weights": (1, -1)}, ValueError, "non-negative"),
+        ({"task_weights": (0, 0)}, ValueError, "at least one positive"),
+    ],
+)
+def test_clear_errors(data, params, error, match):
+    X, Y = data
+    with pytest.raises(error, match=match):
+        _fast(**params).fit(X, Y)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_without_cuda_is_a_clear_error(data):
+    X, Y = data
+    with pytest.raises(ValueError, match="cuda is not available on this machine"):
+        _fast(device="cuda").fit(X, Y)
+
+
+def test_colliding_task_names_are_an_error(data):
+    X, Y = data
+    Y = pd.DataFrame({1: Y["item"], "1": Y["group"]})
+    with pytest.raises(ValueError, match="task names"):
+        _fast().fit(X, Y)
+
+
+def test_bad_sample_weights_are_refused(data):
+    X, Y = data
+    for bad in (np.nan, np.inf, -1.0):
+        weights = np.ones(len(X))
+        weights[0] = bad
+        with pytest.raises(ValueError):
+            _fast().fit(X, Y, sample_weight=weights)
+
+
+# Routing and batches
+
+
+def test_iterator_and_criterion_parameters_route_to_skorch(data):
+    X, Y = data
+    clf = _fast(
+        max_epochs=1,
+        iterator_train__shuffle=False,
+        iterator_train__drop_last=True,
+        criterion__label_smoothing=0.2,
+        callbacks=[("first", _FirstBatch())],
+    ).fit(X, Y)
+    assert (
+        dict(clf.net_.callbacks_)["first"].rows == X[:32, 0].astype("float32").tolist()
+    )
+    sizes = [b["train_batch_size"] for b in clf.net_.history[-1, "batches"]]
+    assert sizes == [32] * (len(X) // 32)
+    assert clf.net_.criterion_.label_smoothing == 0.2
+
+
+def test_batch_norm_with_a_last_batch_of_one_row(data):
+    X, Y = data
+    clf = _fast(max_epochs=1, batch_size=len(X) - 1, trunk__batch_norm=True)
+    assert clf.fit(X, Y).predict(X).shape == (len(X), 2)
+
+
+# Portable, lean fitted models
+
+
+def test_the_fitted_estimator_keeps_no_data(data):
+    X, Y = data
+    clf = _fast(max_epochs=1, validation_fraction=0.5).fit(X, Y)
+    assert clf.net_.train_split is None
+    weights = sum(p.numel() * 4 for p in clf.net_.module_.parameters())
+    assert len(pickle.dumps(clf)) < 3 * weights + 50_000
+
+
+def test_predict_runs_where_the_net_is_not_where_it_was_trained(data):
+    X, Y = data
+    clf = _fast(max_epochs=1).fit(X, Y)
+    # As after loading a CUDA model on a machine without CUDA: the estimator's
+    # device is gone, the net is on the CPU.
+    clf.device = "cuda:7"
+    assert clf.predict(X).shape == (len(X), 2)
+
+
+def test_predictions_do_not_depend_on_the_batch(data):
+    X, Y = data
+    clf = _fast(max_epochs=2).fit(X, Y)
+    whole = clf.predict_proba(X)
+    rows = [clf.predict_proba(X[i : i + 1]) for i in range(0, len(X), 7)]
+    for t in range(2):
+        by_row = np.concatenate([r[t] for r in rows])
+        np.testing.assert_allclose(by_row, whole[t][::7], rtol=1e-5, atol=1e-6)
+
+
+def test_float64_predictions_do_not_depend_on_the_batch(data):
+    X, Y = data
+    clf = _fast(max_epochs=2, dtype="float64").fit(X, Y)
+    assert clf.net_.module_.trunk.layers[0].weight.dtype == torch.float64
+    whole = clf.predict_proba(X)
+    for t, row in enumerate(clf.predict_proba(X[5:6])):
+        np.testing.assert_allclose(row, whole[t][5:6], rtol=1e-12, atol=1e-14)
