@@ -1088,3 +1088,18 @@ def test_float64_predictions_do_not_depend_on_the_batch(data):
     whole = clf.predict_proba(X)
     for t, row in enumerate(clf.predict_proba(X[5:6])):
         np.testing.assert_allclose(row, whole[t][5:6], rtol=1e-12, atol=1e-14)
+
+
+def test_predict_moves_one_batch_at_a_time(data):
+    X, Y = data
+    clf = _fast(max_epochs=1).fit(X, Y)
+    sizes = []
+    infer = clf.net_.infer
+
+    def spy(x, **fit_params):
+        sizes.append(len(x))
+        return infer(x, **fit_params)
+
+    clf.net_.infer = spy
+    clf.predict(X)
+    assert max(sizes) <= clf.batch_size + 1 and sum(sizes) == len(X)

@@ -152,8 +152,11 @@ def one_torch_thread():
 
 
 @pytest.mark.parametrize(("name", "index", "code"), BLOCKS)
-def test_block_runs(name, index, code, fashion_mnist_home, monkeypatch, capsys):
+def test_block_runs(
+    name, index, code, fashion_mnist_home, monkeypatch, capsys, tmp_path
+):
     monkeypatch.setenv("SKMTL_DATA", str(fashion_mnist_home))
+    monkeypatch.chdir(tmp_path)  # blocks may write files
     if index == 0:
         _SETUPS.pop(name, None)
         _setup(name)

@@ -6,6 +6,7 @@ import pytest
 import torch
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
+from skorch.callbacks import Callback
 from torch import nn
 from torchjd.aggregation import CAGrad
 
@@ -243,3 +244,49 @@ def test_fitted_strategies_pickle(data, name):
     restored = pickle.loads(pickle.dumps(clf))
     for a, b in zip(clf.predict_proba(X), restored.predict_proba(X)):
         np.testing.assert_array_equal(a, b)
+
+
+def test_dwa_counts_a_task_missing_from_an_epoch_as_steady():
+    weights = dwa_weights([[1.0, np.nan], [0.5, 2.0]], temperature=2.0, n_tasks=2)
+    assert np.isfinite(weights).all()
+    # Task a's ratio 0.5 against task b's counted as 1: b gains weight.
+    assert weights[1] > 1 > weights[0]
+    assert dwa_weights([[1.0, 1.0], [0.5, 0.0]], 2.0, 2) == dwa_weights(
+        [[1.0, 1.0], [0.5, 1.0]], 2.0, 2
+    )
+
+
+class _Frozen(Callback):
+    """Zeroes every gradient after it is computed: plain SGD then moves
+    nothing, and each batch is scored at the initial parameters."""
+
+    def on_grad_computed(self, net, named_parameters, **kwargs):
+        for _, parameter in named_parameters:
+            if parameter.grad is not None:
+                parameter.grad.zero_()
+
+
+def test_gradnorm_reference_loss_comes_from_the_first_batch_with_the_task():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(48, 4))
+    Y = np.column_stack([rng.randint(3, size=48), np.full(48, -1)])
+    Y[[35, 40], 1] = [0, 1]  # the sparse task first appears in the third batch
+    clf = MultiTaskClassifier(
+        loss_weighting="gradnorm",
+        missing_label=-1,
+        dtype="float64",
+        optimizer=torch.optim.SGD,
+        max_epochs=1,
+        batch_size=16,
+        iterator_train__shuffle=False,
+        callbacks=[("frozen", _Frozen())],
+        random_state=0,
+    ).fit(X, Y)
+    logits = clf.net_.module_(torch.from_numpy(X))
+    ce = torch.nn.functional.cross_entropy
+    first_a = ce(logits[0][:16], torch.from_numpy(Y[:16, 0])).item()
+    first_b = ce(logits[1][[35, 40]], torch.tensor([0, 1])).item()
+    assert clf.net_.loss_weighting_.initial_losses_ == pytest.approx(
+        [first_a, first_b], rel=1e-12
+    )
+    assert clf.net_.history[-1, "loss_weight_task_1"] == pytest.approx(1.0)
