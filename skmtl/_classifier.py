@@ -605,6 +605,9 @@ class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
         sample_weight = _check_sample_weight(
             sample_weight, X, dtype=np.float64, ensure_non_negative=True
         )
+        if sample_weight.max() > 0:
+            # Only ratios matter, to the objective and to "balanced".
+            sample_weight = sample_weight / sample_weight.max()
         per_class = class_weights(
             self.class_weight, classes, codes, names, sample_weight=sample_weight
         )
