@@ -19,6 +19,8 @@ from skmtl import MultiTaskClassifier
 from skmtl._targets import missing_mask
 from skmtl.metrics import task_scorer
 
+from ._frozen import frozen_fit
+
 
 def _fast(**params):
     return MultiTaskClassifier(
@@ -667,22 +669,6 @@ def test_sample_weight_routed_through_grid_search(routing, data):
 # The objective: exact gradients
 
 
-class _FrozenGradients(Callback):
-    """Keeps each training batch's gradients, then zeroes them, so that plain
-    SGD leaves the parameters where they started."""
-
-    def on_train_begin(self, net, **kwargs):
-        self.batches = []
-
-    def on_grad_computed(self, net, named_parameters, **kwargs):
-        grads = {}
-        for _, parameter in named_parameters:
-            if parameter.grad is not None:
-                grads[parameter] = parameter.grad.clone()
-                parameter.grad.zero_()
-        self.batches.append(grads)
-
-
 def _sparse_weighted_problem(class_weight):
     """64 rows in 4 batches of 16: a dense 3-class task, a 2-class task
     labelled on 6 rows of batches 0 and 2 only, uneven integer row weights."""
@@ -734,50 +720,34 @@ def test_mean_batch_gradient_is_the_full_batch_gradient(
     class_weight, loss_weighting, combine
 ):
     X, Y, sample_weight, weights = _sparse_weighted_problem(class_weight)
-    clf = MultiTaskClassifier(
+    clf, batches = frozen_fit(
+        X,
+        Y,
+        sample_weight,
         trunk__hidden_units=(7,),
         loss_weighting=loss_weighting,
         task_weights=(0.3, 0.7) if loss_weighting == "equal" else None,
         class_weight=class_weight,
-        missing_label=-1,
-        dtype="float64",
-        optimizer=torch.optim.SGD,
-        max_epochs=1,
-        batch_size=16,
-        iterator_train__shuffle=False,
-        callbacks=[("frozen", _FrozenGradients())],
-        random_state=0,
-    ).fit(X, Y, sample_weight=sample_weight)
-    frozen = dict(clf.net_.callbacks_)["frozen"]
-    assert len(frozen.batches) == 4
+    )
+    assert len(batches) == 4
     module = clf.net_.module_
     parameters = list(module.parameters())
     objective = _full_batch_objective(module, X, Y, weights, combine)
     expected = torch.autograd.grad(objective, parameters)
     for parameter, full in zip(parameters, expected):
-        mean = sum(batch[parameter] for batch in frozen.batches) / 4
+        mean = sum(batch[parameter] for batch in batches) / 4
         torch.testing.assert_close(mean, full, rtol=1e-10, atol=1e-12)
     # Batches 1 and 3 hold no label of the sparse task: zero, finite gradients.
     head = list(module.heads[1].parameters())
-    for batch in (frozen.batches[1], frozen.batches[3]):
+    for batch in (batches[1], batches[3]):
         assert all(torch.equal(batch[p], torch.zeros_like(p)) for p in head)
 
 
 def test_uncertainty_weighting_expects_the_full_objective():
     X, Y, sample_weight, weights = _sparse_weighted_problem(None)
-    clf = MultiTaskClassifier(
-        trunk__hidden_units=(7,),
-        loss_weighting="uncertainty",
-        missing_label=-1,
-        dtype="float64",
-        optimizer=torch.optim.SGD,
-        max_epochs=1,
-        batch_size=16,
-        iterator_train__shuffle=False,
-        callbacks=[("frozen", _FrozenGradients())],
-        random_state=0,
-    ).fit(X, Y, sample_weight=sample_weight)
-    frozen = dict(clf.net_.callbacks_)["frozen"]
+    clf, batches = frozen_fit(
+        X, Y, sample_weight, trunk__hidden_units=(7,), loss_weighting="uncertainty"
+    )
     log_variance = clf.net_.weighting_.log_variance
     objective = _full_batch_objective(
         clf.net_.module_,
@@ -788,25 +758,15 @@ def test_uncertainty_weighting_expects_the_full_objective():
     )
     # Its optimum in s_t is exp(-s_t) = 1 / J_t, for the sparse task too.
     expected = torch.autograd.grad(objective, log_variance)[0]
-    mean = sum(batch[log_variance] for batch in frozen.batches) / 4
+    mean = sum(batch[log_variance] for batch in batches) / 4
     torch.testing.assert_close(mean, expected, rtol=1e-10, atol=1e-12)
 
 
 def test_gradient_aggregation_on_a_batch_without_a_task_follows_the_others():
     X, Y, sample_weight, weights = _sparse_weighted_problem(None)
-    clf = MultiTaskClassifier(
-        trunk__hidden_units=(7,),
-        loss_weighting="mgda",
-        missing_label=-1,
-        dtype="float64",
-        optimizer=torch.optim.SGD,
-        max_epochs=1,
-        batch_size=16,
-        iterator_train__shuffle=False,
-        callbacks=[("frozen", _FrozenGradients())],
-        random_state=0,
-    ).fit(X, Y, sample_weight=sample_weight)
-    frozen = dict(clf.net_.callbacks_)["frozen"]
+    clf, batches = frozen_fit(
+        X, Y, sample_weight, trunk__hidden_units=(7,), loss_weighting="mgda"
+    )
     module = clf.net_.module_
     trunk = list(module.trunk.parameters())
     # Batch 1 (rows 16-31) has the dense task only: MGDA of one row is that row,
@@ -819,7 +779,7 @@ def test_gradient_aggregation_on_a_batch_without_a_task_follows_the_others():
     expected = torch.autograd.grad(objective, trunk)
     for parameter, grad in zip(trunk, expected):
         assert grad.abs().sum() > 0
-        torch.testing.assert_close(frozen.batches[1][parameter], grad)
+        torch.testing.assert_close(batches[1][parameter], grad)
 
 
 @pytest.mark.parametrize("task_weights", [(1, 4), (1, 10), (1, 1e6)])

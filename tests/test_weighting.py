@@ -6,7 +6,6 @@ import pytest
 import torch
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
-from skorch.callbacks import Callback
 from torch import nn
 from torchjd.aggregation import CAGrad
 
@@ -23,6 +22,8 @@ from skmtl.weighting import (
     dwa_weights,
     make_loss_weighting,
 )
+
+from ._frozen import frozen_fit
 
 
 def _fast(**params):
@@ -256,32 +257,12 @@ def test_dwa_counts_a_task_missing_from_an_epoch_as_steady():
     )
 
 
-class _Frozen(Callback):
-    """Zeroes every gradient after it is computed: plain SGD then moves
-    nothing, and each batch is scored at the initial parameters."""
-
-    def on_grad_computed(self, net, named_parameters, **kwargs):
-        for _, parameter in named_parameters:
-            if parameter.grad is not None:
-                parameter.grad.zero_()
-
-
 def test_gradnorm_reference_loss_comes_from_the_first_batch_with_the_task():
     rng = np.random.RandomState(0)
     X = rng.normal(size=(48, 4))
     Y = np.column_stack([rng.randint(3, size=48), np.full(48, -1)])
     Y[[35, 40], 1] = [0, 1]  # the sparse task first appears in the third batch
-    clf = MultiTaskClassifier(
-        loss_weighting="gradnorm",
-        missing_label=-1,
-        dtype="float64",
-        optimizer=torch.optim.SGD,
-        max_epochs=1,
-        batch_size=16,
-        iterator_train__shuffle=False,
-        callbacks=[("frozen", _Frozen())],
-        random_state=0,
-    ).fit(X, Y)
+    clf, _ = frozen_fit(X, Y, loss_weighting="gradnorm")
     logits = clf.net_.module_(torch.from_numpy(X))
     ce = torch.nn.functional.cross_entropy
     first_a = ce(logits[0][:16], torch.from_numpy(Y[:16, 0])).item()
