@@ -24,7 +24,7 @@ from skorch.helper import predefined_split
 
 from ._batching import TensorBatchIterator
 from ._net import MultiTaskNet
-from ._persistence import PortableStateMixin
+from ._persistence import PortableStateMixin, device_available
 from ._targets import (
     check_missing_label,
     check_task_names,
@@ -556,11 +556,7 @@ class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
             verbose=self.verbose,
             **{"iterator_train__shuffle": True, **self._routed(_NET_PREFIXES)},
         )
-        try:
-            net.initialize()
-        except (TypeError, ValueError) as err:
-            raise type(err)(f"Building the network failed: {err}") from err
-        return _check_callback_params(net)
+        return _check_callback_params(net.initialize())
 
     def _update_net(self, net):
         """Apply to a trained net the settings changed since it was built."""
@@ -665,11 +661,7 @@ def _check_device(device):
         device = torch.device(device)
     except (RuntimeError, TypeError) as err:
         raise ValueError(f"Unknown device {device!r}: {err}") from err
-    available = {
-        "cuda": torch.cuda.is_available,
-        "mps": torch.backends.mps.is_available,
-    }
-    if device.type in available and not available[device.type]():
+    if not device_available(device):
         raise ValueError(
             f"device={str(device)!r}, but {device.type} is not available on this "
             "machine; use device='cpu'."

@@ -20,7 +20,7 @@ from skorch.exceptions import DeviceWarning
 from skorch.history import History
 from torch import nn
 
-__all__ = ["PortableStateMixin"]
+__all__ = ["PortableStateMixin", "device_available"]
 
 # Version of the layout of the net's plain state, for future changes.
 _FORMAT = 1
@@ -77,7 +77,7 @@ class PortableStateMixin:
                 f"{_FORMAT}."
             )
         device = self.device
-        if not _available(device):
+        if not device_available(device):
             warnings.warn(
                 f"This {type(self).__name__} was trained on device {str(device)!r}, "
                 "which is not available here: it is loaded on 'cpu', and its "
@@ -227,7 +227,7 @@ def _json_default(value):
     )
 
 
-def _available(device):
+def device_available(device):
     """Whether tensors can be put on ``device`` here."""
     device = torch.device(device)
     if device.type == "cuda":

@@ -84,8 +84,9 @@ def test_row_weights_give_a_weighted_mean():
     torch.testing.assert_close(losses[1], expected)
 
 
-def test_a_batch_without_labels_for_a_task_trains_only_the_others():
-    net = _net().initialize()
+@pytest.mark.parametrize("task_weights", [(0.7, 0.3), (1, 10), (1, 1e6)])
+def test_a_batch_without_labels_for_a_task_trains_only_the_others(task_weights):
+    net = _net(task_weights).initialize()
     data = _data()
     labels = data.y.clone()
     labels[:, 1] = -1
