@@ -287,7 +287,10 @@ class MultiTaskNet(NeuralNet):
     def _check_finite(self, prefix, what, value):
         if not math.isfinite(value):
             epoch = len(self.history)
-            batch = len(self.history[-1, "batches"])
+            done = [
+                b for b in self.history[-1, "batches"] if f"{prefix}_batch_size" in b
+            ]
+            batch = len(done) + 1
             raise ValueError(
                 f"Training diverged: {what} is {value} in epoch {epoch}, "
                 f"{prefix} batch {batch}. Lower the learning rate or the task "

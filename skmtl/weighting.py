@@ -261,7 +261,8 @@ class GradNorm(LossWeighting):
         )
         norms = weight[active] * grad_norms
         initial = [max(self.initial_losses_[t], 1e-12) for t in active]
-        ratios = torch.tensor(means_now).to(norms) / torch.tensor(initial).to(norms)
+        ratios = torch.tensor(means_now, dtype=norms.dtype, device=norms.device)
+        ratios = ratios / torch.tensor(initial, dtype=norms.dtype, device=norms.device)
         target = (norms.mean() * (ratios / ratios.mean()) ** self.alpha).detach()
         weight_grad = torch.autograd.grad((norms - target).abs().sum(), weight)[0]
         loss = (weight.detach() * losses).sum()

@@ -128,3 +128,16 @@ def test_best_flags_follow_the_direction_of_each_score():
     net = _net(train_split=predefined_split(_data(20))).fit(_data())
     assert net.history[0, "valid_acc_best"] is True
     assert net.history[0, "valid_loss_a_best"] is True
+
+
+def test_fit_scales_task_losses_by_each_data_sets_label_density():
+    from skorch.dataset import ValidSplit
+
+    data = _data(60)
+    labels = data.y.clone()
+    labels[::3, 1] = -1  # task b labelled on two thirds of the rows
+    net = _net(train_split=ValidSplit(4)).initialize()
+    train, valid = net.get_split_datasets(data.X, labels)
+    for training, part in ((True, train), (False, valid)):
+        present = (labels[part.indices] >= 0).double().mean(0)
+        torch.testing.assert_close(net._mean_weights[training], present.float())
