@@ -5,8 +5,12 @@ two single-task nets (``MultiOutputClassifier`` of the same estimator), keeps fo
 each the epoch with the best validation accuracy, and scores it once on the test
 set. The single-task item net's predictions mapped to groups are a fourth model:
 the group is a function of the item, so that baseline is owed.
+
+Each model's test predictions are kept, one digit per image, beside the test
+targets, so that the report can pair the models image by image.
 """
 
+import numpy as np
 from sklearn.base import clone
 from sklearn.metrics import accuracy_score
 from sklearn.model_selection import train_test_split
@@ -22,6 +26,8 @@ __all__ = [
     "ARCHITECTURES",
     "MODELS",
     "TASKS",
+    "decode_labels",
+    "encode_labels",
     "load_study_data",
     "net_result",
     "run_study",
@@ -112,8 +118,10 @@ def run_study(
     Returns
     -------
     study : dict
-        ``config``; ``runs``, one dict per seed with, per model, the test
-        accuracy of each task, the kept epoch, the training seconds and the
+        ``config``; ``test_targets``, the test set's item and group labels, one
+        digit per image (see :func:`encode_labels`); ``runs``, one dict per seed
+        with, per model, the test accuracy and the test predictions (digits, as
+        the targets) of each task, the kept epoch, the training seconds and the
         per-epoch and per-batch curves of each task.
     """
     config = dict(
@@ -157,26 +165,63 @@ def run_study(
 
             Y_mtl = mtl.predict(X_test)
             item_pred, group_pred = item_net.predict(X_test), group_net.predict(X_test)
-            runs.append(
-                {
-                    "seed": seed,
-                    "mtl": net_result(mtl, {"item": 0, "group": 1}, Y_mtl, Y_test),
-                    "stl_item": net_result(
-                        item_net, {"item": 0}, item_pred[:, None], Y_test
-                    ),
-                    "stl_group": net_result(
-                        group_net, {"group": 0}, group_pred[:, None], Y_test
-                    ),
-                    "stl_item_as_group": {
-                        "test_accuracy": {
-                            "group": accuracy_score(
-                                Y_test[:, 1], ITEM_TO_GROUP[item_pred]
-                            )
-                        }
-                    },
+            mapped_pred = ITEM_TO_GROUP[item_pred]
+            run = {
+                "seed": seed,
+                "mtl": net_result(mtl, {"item": 0, "group": 1}, Y_mtl, Y_test),
+                "stl_item": net_result(
+                    item_net, {"item": 0}, item_pred[:, None], Y_test
+                ),
+                "stl_group": net_result(
+                    group_net, {"group": 0}, group_pred[:, None], Y_test
+                ),
+                "stl_item_as_group": {
+                    "test_accuracy": {
+                        "group": accuracy_score(Y_test[:, 1], mapped_pred)
+                    }
+                },
+            }
+            predictions = {
+                "mtl": {"item": Y_mtl[:, 0], "group": Y_mtl[:, 1]},
+                "stl_item": {"item": item_pred},
+                "stl_group": {"group": group_pred},
+                "stl_item_as_group": {"group": mapped_pred},
+            }
+            for model, by_task in predictions.items():
+                run[model]["test_predictions"] = {
+                    task: encode_labels(pred) for task, pred in by_task.items()
                 }
-            )
-    return {"config": config, "runs": runs}
+            runs.append(run)
+    test_targets = {task: encode_labels(Y_test[:, i]) for i, task in enumerate(TASKS)}
+    return {"config": config, "test_targets": test_targets, "runs": runs}
+
+
+def encode_labels(labels):
+    """Class labels 0-9 as a string of one digit per sample.
+
+    The study keeps every test prediction this way: one character per image
+    (10 kB per model, task and seed in ``results.json``), readable, and as
+    small as a list of correct/wrong flags while keeping which class was
+    predicted.
+
+    Parameters
+    ----------
+    labels : array-like of int in [0, 9]
+
+    Returns
+    -------
+    digits : str
+    """
+    labels = np.asarray(labels)
+    if labels.size and (labels.min() < 0 or labels.max() > 9):
+        raise ValueError("Only labels 0 to 9 fit one digit each.")
+    return (labels.astype(np.uint8) + ord("0")).tobytes().decode("ascii")
+
+
+def decode_labels(digits):
+    """The labels of :func:`encode_labels`, as an int64 array."""
+    codes = np.frombuffer(digits.encode("ascii"), dtype=np.uint8)
+    return codes.astype(np.int64) - ord("0")
 
 
 def load_study_data(train_size=None, test_size=None, data_home=None):
