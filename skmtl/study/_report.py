@@ -1,11 +1,23 @@
-"""Summaries of a study over seeds: mean +- sd, paired differences, Markdown."""
+"""Summaries of a study over seeds: mean +- sd, paired differences, Markdown.
+
+Two kinds of noise sit in a test accuracy: the training run's (seed) and the
+test set's (which 10,000 images were drawn). The Student t interval over seeds
+sees the first only; McNemar's test per seed sees the second only; the
+two-level bootstrap over seeds and test images sees both.
+"""
 
 import numpy as np
 from scipy import stats
 
-from ._protocol import MODELS, TASKS
+from ._protocol import MODELS, TASKS, decode_labels
 
-__all__ = ["summarize", "to_markdown"]
+__all__ = ["mcnemar", "paired_bootstrap", "summarize", "to_markdown"]
+
+# The two-level bootstrap of the paired differences: replicates and seed.
+BOOTSTRAP_REPLICATES = 2000
+BOOTSTRAP_SEED = 0
+# Replicates drawn at once: (seeds, _CHUNK, images) int8 in memory.
+_CHUNK = 250
 
 # Each multi-task head against the single-task models of the same task.
 COMPARISONS = [
@@ -31,7 +43,13 @@ def summarize(study):
         ``values``; ``differences``, one per comparison of the multi-task net
         with a single-task model on a task: the per-seed MTL - STL test accuracy
         differences, their mean, its 95% confidence interval (Student's t) and
-        the number of seeds where MTL is ahead.
+        the number of seeds where MTL is ahead; where the study kept its test
+        predictions, also ``mcnemar`` (per seed: the images only MTL gets
+        right, only the single-task model gets right, and the exact McNemar
+        p-value), ``bootstrap_ci95`` (the two-level bootstrap's 95% interval of
+        the mean difference, over seeds and test images) and ``survives``
+        (whether that interval excludes 0); ``None`` otherwise. ``bootstrap``
+        holds the bootstrap's replicates and seed.
     """
     runs = study["runs"]
     summary = {"accuracy": {}, "train_seconds": {}, "best_epoch": {}}
@@ -44,11 +62,33 @@ def summarize(study):
         if "train_seconds" in runs[0][model]:
             for key in ("train_seconds", "best_epoch"):
                 summary[key][model] = _spread([run[model][key] for run in runs])
+    summary["bootstrap"] = {
+        "replicates": BOOTSTRAP_REPLICATES,
+        "seed": BOOTSTRAP_SEED,
+    }
     summary["differences"] = []
     for task, single in COMPARISONS:
         mtl = np.array(summary["accuracy"]["mtl"][task]["values"])
         stl = np.array(summary["accuracy"][single][task]["values"])
         diff = mtl - stl
+        per_image = {"mcnemar": None, "bootstrap_ci95": None, "survives": None}
+        correct_mtl = _correct(study, "mtl", task)
+        correct_stl = _correct(study, single, task)
+        if correct_mtl is not None and correct_stl is not None:
+            low, high = paired_bootstrap(
+                correct_mtl,
+                correct_stl,
+                replicates=BOOTSTRAP_REPLICATES,
+                random_state=BOOTSTRAP_SEED,
+            )
+            per_image = {
+                "mcnemar": [
+                    _per_seed_mcnemar(run["seed"], a, b)
+                    for run, a, b in zip(runs, correct_mtl, correct_stl)
+                ],
+                "bootstrap_ci95": [low, high],
+                "survives": bool(low > 0 or high < 0),
+            }
         summary["differences"].append(
             {
                 "task": task,
@@ -56,9 +96,115 @@ def summarize(study):
                 **_spread(diff.tolist()),
                 "ci95": _confidence_interval(diff),
                 "mtl_ahead": int(np.sum(diff > 0)),
+                **per_image,
             }
         )
     return summary
+
+
+def mcnemar(correct_a, correct_b):
+    """Exact McNemar test of two classifiers scored on the same samples.
+
+    Only the discordant samples count: under the null hypothesis of equal
+    accuracy, each is as likely to be one that only ``a`` gets right as one
+    that only ``b`` gets right, so their split is Binomial(discordant, 1/2).
+
+    Parameters
+    ----------
+    correct_a, correct_b : array-like of bool of shape (n_samples,)
+        Whether each classifier gets each sample right.
+
+    Returns
+    -------
+    result : dict
+        ``a_only`` and ``b_only``, the samples only ``a`` (``b``) gets right,
+        and ``p``, the two-sided exact p-value (1 without discordant samples).
+    """
+    correct_a = np.asarray(correct_a, dtype=bool)
+    correct_b = np.asarray(correct_b, dtype=bool)
+    a_only = int(np.sum(correct_a & ~correct_b))
+    b_only = int(np.sum(~correct_a & correct_b))
+    if a_only + b_only == 0:
+        p = 1.0
+    else:
+        p = float(stats.binomtest(a_only, a_only + b_only, 0.5).pvalue)
+    return {"a_only": a_only, "b_only": b_only, "p": p}
+
+
+def paired_bootstrap(
+    correct_a, correct_b, *, replicates=BOOTSTRAP_REPLICATES, random_state=0
+):
+    """95% interval of a mean accuracy difference over seeds and test images.
+
+    Each replicate draws, with replacement, as many seeds as there are and as
+    many test images as there are, independently (seeds and images are
+    crossed: every seed is scored on the same images), and takes the mean of
+    ``a - b`` over the drawn seeds and images; the same images for both
+    classifiers and every drawn seed, so the pairing is kept. The interval is
+    the replicates' 2.5 and 97.5 percentiles.
+
+    Parameters
+    ----------
+    correct_a, correct_b : array-like of bool of shape (n_seeds, n_images)
+        Whether each classifier, trained with each seed, gets each test image
+        right.
+
+    replicates : int, default=2000
+        Number of bootstrap replicates.
+
+    random_state : int, default=0
+        Seed of the resampling; the interval is a function of it and the data.
+
+    Returns
+    -------
+    ci95 : list of 2 float
+        Low and high ends of the interval.
+    """
+    a = np.asarray(correct_a, dtype=bool)
+    b = np.asarray(correct_b, dtype=bool)
+    if a.ndim != 2 or a.shape != b.shape:
+        raise ValueError(
+            "correct_a and correct_b must be of one shape (seeds, images)."
+        )
+    diff = a.astype(np.int8) - b.astype(np.int8)
+    n_seeds, n_images = diff.shape
+    rng = np.random.default_rng(random_state)
+    seed_draws = rng.integers(n_seeds, size=(replicates, n_seeds))
+    # Per replicate and seed, the sum of the differences over the drawn images.
+    sums = np.empty((replicates, n_seeds))
+    for start in range(0, replicates, _CHUNK):
+        stop = min(start + _CHUNK, replicates)
+        images = rng.integers(n_images, size=(stop - start, n_images))
+        sums[start:stop] = diff[:, images].sum(axis=-1).T
+    means = np.take_along_axis(sums, seed_draws, axis=1).sum(axis=1)
+    means /= n_seeds * n_images
+    low, high = np.quantile(means, [0.025, 0.975])
+    return [float(low), float(high)]
+
+
+def _per_seed_mcnemar(seed, correct_mtl, correct_stl):
+    result = mcnemar(correct_mtl, correct_stl)
+    return {
+        "seed": seed,
+        "mtl_only": result["a_only"],
+        "stl_only": result["b_only"],
+        "p": result["p"],
+    }
+
+
+def _correct(study, model, task):
+    # Per seed and test image, whether the model gets the task right; None for
+    # studies that did not keep their test predictions.
+    targets = study.get("test_targets", {}).get(task)
+    if targets is None:
+        return None
+    predictions = [
+        run[model].get("test_predictions", {}).get(task) for run in study["runs"]
+    ]
+    if any(p is None for p in predictions):
+        return None
+    targets = decode_labels(targets)
+    return np.array([decode_labels(p) == targets for p in predictions])
 
 
 def to_markdown(study, summary):
@@ -81,20 +227,48 @@ def to_markdown(study, summary):
             value = summary[key].get(model)
             cells.append(_format(value, digits) if value else "-")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    bootstrap = summary.get("bootstrap", {})
     lines += [
         "",
-        "Paired differences of test accuracy, MTL - single-task, over the same seeds:",
+        "Paired differences of test accuracy, MTL - single-task, over the same seeds "
+        "and test images: 95% CI over seeds (Student's t; seed noise only); exact "
+        "McNemar p-value per seed (test-set noise only); 95% CI of a two-level "
+        f"bootstrap ({bootstrap.get('replicates', '-')} replicates resampling seeds "
+        "and test images, the same images for both models; seed and test-set "
+        "noise):",
         "",
-        "| task | MTL - | mean difference | 95% CI | seeds MTL ahead |",
-        "| --- | --- | --- | --- | --- |",
+        "| task | MTL - | mean difference | 95% CI (seeds) | seeds MTL ahead "
+        "| McNemar p per seed | bootstrap 95% CI (seeds x images) |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
+    verdicts = []
     for d in summary["differences"]:
         low, high = d["ci95"]
         ci = "n/a" if np.isnan(low) else f"[{low:+.4f}, {high:+.4f}]"
+        against = MODELS[d["against"]]
+        if d.get("mcnemar") is None:
+            p_values, boot = "n/a", "n/a"
+        else:
+            p_values = ", ".join(_format_p(m["p"]) for m in d["mcnemar"])
+            boot = "[{:+.4f}, {:+.4f}]".format(*d["bootstrap_ci95"])
+            significant = sum(m["p"] < 0.05 for m in d["mcnemar"])
+            verdicts.append(
+                f"- {d['task']}, MTL - {against}: {d['mean']:+.4f}; the bootstrap "
+                f"interval {boot} "
+                + (
+                    "excludes 0: the difference survives seed and test-set noise"
+                    if d["survives"]
+                    else "contains 0: the difference does not survive seed and "
+                    "test-set noise"
+                )
+                + f" (McNemar p < 0.05 on {significant}/{n} seeds)."
+            )
         lines.append(
-            f"| {d['task']} | {MODELS[d['against']]} | {d['mean']:+.4f} | {ci} | "
-            f"{d['mtl_ahead']}/{n} |"
+            f"| {d['task']} | {against} | {d['mean']:+.4f} | {ci} | "
+            f"{d['mtl_ahead']}/{n} | {p_values} | {boot} |"
         )
+    if verdicts:
+        lines += ["", "Which differences survive:", "", *verdicts]
     return "\n".join(lines) + "\n"
 
 
@@ -111,6 +285,10 @@ def _confidence_interval(diff):
         0.95, len(diff) - 1, loc=diff.mean(), scale=stats.sem(diff)
     )
     return [float(low), float(high)]
+
+
+def _format_p(p):
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
 
 
 def _format(spread, digits):

@@ -4,7 +4,9 @@ import matplotlib.image
 import numpy as np
 import pytest
 
+from skmtl.datasets._fashion_mnist import ITEM_TO_GROUP
 from skmtl.study.__main__ import main
+from skmtl.study._protocol import MODELS, decode_labels
 
 
 @pytest.fixture(scope="module")
@@ -59,3 +61,27 @@ def test_quick_study_seeds_differ_and_summary_matches_runs(quick_study):
         ]
     )
     assert mapped["mean"] == pytest.approx(expected)
+
+
+def test_quick_study_keeps_test_predictions_and_pairs_them(quick_study):
+    output, results = quick_study
+    targets = {t: decode_labels(d) for t, d in results["test_targets"].items()}
+    assert set(targets) == {"item", "group"} and len(targets["item"]) == 1000
+    np.testing.assert_array_equal(ITEM_TO_GROUP[targets["item"]], targets["group"])
+    for run in results["runs"]:
+        for model, scores in ((m, run[m]["test_accuracy"]) for m in MODELS):
+            assert set(run[model]["test_predictions"]) == set(scores)
+            for task, digits in run[model]["test_predictions"].items():
+                accuracy = np.mean(decode_labels(digits) == targets[task])
+                assert accuracy == pytest.approx(scores[task])
+    summary = results["summary"]
+    assert summary["bootstrap"]["replicates"] == 2000
+    for d in summary["differences"]:
+        assert [m["seed"] for m in d["mcnemar"]] == [0, 1]
+        assert all(0 < m["p"] <= 1 for m in d["mcnemar"])
+        low, high = d["bootstrap_ci95"]
+        assert low <= d["mean"] <= high
+        assert d["survives"] == (low > 0 or high < 0)
+    table = (output / "results.md").read_text()
+    assert "bootstrap 95% CI (seeds x images)" in table
+    assert "Which differences survive:" in table
