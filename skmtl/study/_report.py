@@ -16,7 +16,7 @@ __all__ = ["mcnemar", "paired_bootstrap", "summarize", "to_markdown"]
 # The two-level bootstrap of the paired differences: replicates and seed.
 BOOTSTRAP_REPLICATES = 2000
 BOOTSTRAP_SEED = 0
-# Replicates drawn at once: (seeds, _CHUNK, images) int8 in memory.
+# Replicates drawn at once: a few (_CHUNK, images) arrays in memory.
 _CHUNK = 250
 
 # Each multi-task head against the single-task models of the same task.
@@ -166,16 +166,21 @@ def paired_bootstrap(
         raise ValueError(
             "correct_a and correct_b must be of one shape (seeds, images)."
         )
-    diff = a.astype(np.int8) - b.astype(np.int8)
+    # float32 holds these integer sums exactly (below 2**24).
+    diff = a.astype(np.float32) - b.astype(np.float32)
     n_seeds, n_images = diff.shape
     rng = np.random.default_rng(random_state)
     seed_draws = rng.integers(n_seeds, size=(replicates, n_seeds))
-    # Per replicate and seed, the sum of the differences over the drawn images.
+    # Per replicate and seed, the sum of the differences over the drawn images:
+    # how often each image is drawn, times its difference.
     sums = np.empty((replicates, n_seeds))
     for start in range(0, replicates, _CHUNK):
-        stop = min(start + _CHUNK, replicates)
-        images = rng.integers(n_images, size=(stop - start, n_images))
-        sums[start:stop] = diff[:, images].sum(axis=-1).T
+        size = min(_CHUNK, replicates - start)
+        images = rng.integers(n_images, size=(size, n_images))
+        images += np.arange(size)[:, None] * n_images
+        counts = np.bincount(images.ravel(), minlength=size * n_images)
+        counts = counts.reshape(size, n_images).astype(np.float32)
+        sums[start : start + size] = counts @ diff.T
     means = np.take_along_axis(sums, seed_draws, axis=1).sum(axis=1)
     means /= n_seeds * n_images
     low, high = np.quantile(means, [0.025, 0.975])
