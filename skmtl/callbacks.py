@@ -1,6 +1,7 @@
 """Callbacks that watch multi-task training without changing it."""
 
 import numbers
+import time
 
 import torch
 from skorch.callbacks import Callback
@@ -26,7 +27,10 @@ class TaskGradientSimilarity(Callback):
     ``a``, ``b`` (in the order of ``net.task_names``):
 
     - ``grad_cosine_<a>_<b>``: the mean cosine over the sampled batches;
-    - ``grad_conflict_<a>_<b>``: the fraction of them where the cosine is < 0.
+    - ``grad_conflict_<a>_<b>``: the fraction of them where the cosine is < 0;
+
+    and ``grad_similarity_dur``, the seconds the callback took in the epoch (on
+    a GPU, including the wait for each sampled batch's forward pass).
 
     Only batches holding labels of both tasks count, and only those where
     neither gradient is zero; an epoch without such a batch records NaN. The
@@ -89,6 +93,7 @@ class TaskGradientSimilarity(Callback):
             raise ValueError(f"every must be at least 1, got {every}.")
         self._samples = []
         self._batch = 0
+        self._seconds = 0.0
         return self
 
     def on_train_begin(self, net, **kwargs):
@@ -98,6 +103,7 @@ class TaskGradientSimilarity(Callback):
     def on_epoch_begin(self, net, **kwargs):
         self._samples = []
         self._batch = 0
+        self._seconds = 0.0
 
     def on_task_losses(self, net, task_losses, **kwargs):
         """Sample the batch's task gradients (called by the net, see
@@ -105,7 +111,9 @@ class TaskGradientSimilarity(Callback):
         due = self._batch % self.every == 0
         self._batch += 1
         if due:
+            start = time.perf_counter()
             self._samples.append(self.cosines(net, task_losses))
+            self._seconds += time.perf_counter() - start
 
     @staticmethod
     def cosines(net, task_losses):
@@ -172,6 +180,7 @@ class TaskGradientSimilarity(Callback):
                     cosine = conflict = float("nan")
                 net.history.record(f"grad_cosine_{names[a]}_{names[b]}", cosine)
                 net.history.record(f"grad_conflict_{names[a]}_{names[b]}", conflict)
+        net.history.record("grad_similarity_dur", self._seconds)
 
     def on_train_end(self, net, **kwargs):
         self._samples = []  # a fitted net keeps no tensors

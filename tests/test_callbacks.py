@@ -147,6 +147,8 @@ def test_history_keys_and_ranges(data):
     assert len(cosines) == len(conflicts) == 3
     assert all(-1 <= c <= 1 for c in cosines)
     assert all(0 <= c <= 1 for c in conflicts)
+    seconds = history[:, "grad_similarity_dur"]
+    assert all(0 < s < d for s, d in zip(seconds, history[:, "dur"]))
     # A fitted net pickles, keeping no tensors in the callback.
     assert not dict(clf.net_.callbacks_)["relation"]._samples
     pickle.loads(pickle.dumps(clf))
