@@ -3,12 +3,14 @@
 from ._batching import TensorBatchIterator
 from ._classifier import MultiTaskClassifier
 from ._net import MultiTaskNet, TaskLosses, TaskScores
+from .callbacks import TaskGradientSimilarity
 
 __version__ = "0.1.0"
 
 __all__ = [
     "MultiTaskClassifier",
     "MultiTaskNet",
+    "TaskGradientSimilarity",
     "TaskLosses",
     "TaskScores",
     "TensorBatchIterator",

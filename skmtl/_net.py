@@ -76,6 +76,9 @@ class MultiTaskNet(NeuralNet):
     ``<prefix>_count_<name>`` and ``<prefix>_weight_<name>``: the number of
     labelled rows and their total weight.
 
+    Callbacks with an ``on_task_losses`` method also get each training batch's
+    :class:`TaskLosses` before its backward pass (see :meth:`notify_task_losses`).
+
     Parameters
     ----------
     module : torch.nn.Module class or instance
@@ -212,9 +215,24 @@ class MultiTaskNet(NeuralNet):
         Xi, yi = unpack_data(batch)
         y_pred = self.infer(Xi, **fit_params)
         task_losses = self.get_task_losses(y_pred, yi, training=True)
+        self.notify_task_losses(task_losses, batch)
         loss = self.loss_weighting_.backward(task_losses, self)
         self._record_task_scores("train", task_losses, loss, y_pred, yi)
         return {"loss": loss, "y_pred": y_pred}
+
+    def notify_task_losses(self, task_losses, batch):
+        """Pass a training batch's task losses, before the backward pass, to the
+        callbacks that have an ``on_task_losses(net, task_losses, batch)``
+        method, such as :class:`~skmtl.callbacks.TaskGradientSimilarity`.
+
+        Their graphs are intact: a callback may differentiate them with
+        ``torch.autograd.grad(..., retain_graph=True)``, which leaves the
+        parameters' ``.grad`` alone, but must not call ``backward`` on them.
+        """
+        for _, callback in self.callbacks_:
+            hook = getattr(callback, "on_task_losses", None)
+            if hook is not None:
+                hook(self, task_losses=task_losses, batch=batch)
 
     def validation_step(self, batch, **fit_params):
         self._set_training(False)

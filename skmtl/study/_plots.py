@@ -1,4 +1,5 @@
-"""The study's three figures: validation accuracy, training accuracy, training loss."""
+"""The study's figures: validation accuracy, training accuracy, training loss, and
+how the multi-task net's task gradients relate."""
 
 import matplotlib
 
@@ -21,6 +22,9 @@ def plot_study(study, folder):
     with a band of +- one sd. ``validation_accuracy.png`` is per epoch;
     ``training_accuracy.png`` and ``training_loss.png`` are per batch, smoothed
     by a moving average over a fifth of an epoch, with the x axis in epochs.
+    ``gradient_similarity.png``, when the multi-task runs recorded it, shows per
+    epoch the cosine of the item and group gradients on the shared trunk and
+    the fraction of sampled batches where they conflict (cosine < 0).
 
     Parameters
     ----------
@@ -67,7 +71,35 @@ def plot_study(study, folder):
         fig.savefig(path, dpi=120)
         plt.close(fig)
         paths.append(path)
+    if all("gradient_similarity" in run["mtl"] for run in study["runs"]):
+        paths.append(_plot_gradient_similarity(study, folder))
     return paths
+
+
+def _plot_gradient_similarity(study, folder):
+    runs = [run["mtl"]["gradient_similarity"] for run in study["runs"]]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
+    panels = [
+        ("cosine", "cosine of the task gradients", (-1, 1)),
+        ("conflict", "fraction of batches in conflict", (0, 1)),
+    ]
+    for ax, (key, label, limits) in zip(axes, panels):
+        values = np.array([r[key] for r in runs], dtype=float)
+        x = np.arange(1, values.shape[1] + 1)
+        _mean_band(ax, x, values, MODELS["mtl"], _COLOURS["mtl"])
+        ax.axhline(0, color="grey", linewidth=0.8)
+        ax.set(xlabel="epoch", ylabel=label, ylim=limits)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small")
+    n = len(study["runs"])
+    fig.suptitle(
+        "Item and group gradients on the shared trunk (cosine < 0: conflict), "
+        f"mean +- sd over {n} seed(s)"
+    )
+    path = folder / "gradient_similarity.png"
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
 
 
 def _moving_average(values, width):

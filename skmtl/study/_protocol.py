@@ -19,6 +19,7 @@ from skorch.callbacks import Callback, EarlyStopping
 from tqdm.auto import tqdm
 
 from .._classifier import MultiTaskClassifier
+from ..callbacks import TaskGradientSimilarity
 from ..datasets import load_fashion_mnist
 from ..datasets._fashion_mnist import ITEM_TO_GROUP
 
@@ -35,6 +36,9 @@ __all__ = [
 ]
 
 TASKS = ("item", "group")
+
+# The multi-task net samples its tasks' gradient cosine on one batch in this many.
+RELATION_EVERY = 10
 
 MODELS = {
     "mtl": "MTL: shared trunk, two heads",
@@ -122,7 +126,8 @@ def run_study(
         digit per image (see :func:`encode_labels`); ``runs``, one dict per seed
         with, per model, the test accuracy and the test predictions (digits, as
         the targets) of each task, the kept epoch, the training seconds and the
-        per-epoch and per-batch curves of each task.
+        per-epoch and per-batch curves of each task; the multi-task net's also
+        has its ``gradient_similarity`` per epoch (see :func:`net_result`).
     """
     config = dict(
         epochs=epochs,
@@ -158,7 +163,10 @@ def run_study(
                 callbacks=[("progress", _EpochProgress(bar))],
             )
             bar.set_description(f"seed {seed}: MTL")
-            mtl = clone(net).set_params(**mtl_weights).fit(X, Y)
+            # Watching the task gradients changes no weight (tests/test_callbacks.py).
+            relation = ("task_relation", TaskGradientSimilarity(every=RELATION_EVERY))
+            mtl = clone(net).set_params(callbacks=[*net.callbacks, relation])
+            mtl.set_params(**mtl_weights).fit(X, Y)
             bar.set_description(f"seed {seed}: STL")
             stl = MultiOutputClassifier(net).fit(X, Y)
             item_net, group_net = stl.estimators_
@@ -325,7 +333,12 @@ def net_result(clf, tasks, Y_pred, Y_test):
     -------
     result : dict
         ``test_accuracy`` per task, ``best_epoch``, ``train_seconds`` (skorch's
-        epoch durations), ``batches_per_epoch`` and per-task ``curves``.
+        epoch durations, less the time of
+        :class:`~skmtl.TaskGradientSimilarity`), ``batches_per_epoch`` and
+        per-task ``curves``; for a two-task net fitted with that callback,
+        also ``gradient_similarity``: the per-epoch ``cosine`` of the tasks'
+        gradients on the trunk and the fraction of sampled batches where they
+        ``conflict``.
     """
     history = clf.net_.history
     batches = [b for epoch in history for b in epoch["batches"] if "train_loss" in b]
@@ -339,16 +352,27 @@ def net_result(clf, tasks, Y_pred, Y_test):
             "batch_train_accuracy": [b[f"train_acc_{key}"] for b in batches],
             "batch_train_loss": [b[f"train_loss_{key}"] for b in batches],
         }
-    return {
+    result = {
         "test_accuracy": {
             task: accuracy_score(Y_test[:, TASKS.index(task)], Y_pred[:, column])
             for task, column in tasks.items()
         },
         "best_epoch": int(dict(clf.net_.callbacks_)["best_epoch"].best_epoch_),
-        "train_seconds": float(sum(history[:, "dur"])),
+        # Without the time spent watching the task gradients, if any.
+        "train_seconds": float(
+            sum(history[:, "dur"])
+            - sum(epoch.get("grad_similarity_dur", 0.0) for epoch in history)
+        ),
         "batches_per_epoch": int(history[0, "train_batch_count"]),
         "curves": curves,
     }
+    pair = "_".join(clf.task_names_[c] for c in sorted(tasks.values()))
+    if len(tasks) == 2 and f"grad_cosine_{pair}" in history[-1]:
+        result["gradient_similarity"] = {
+            "cosine": history[:, f"grad_cosine_{pair}"],
+            "conflict": history[:, f"grad_conflict_{pair}"],
+        }
+    return result
 
 
 class _EpochProgress(Callback):

@@ -18,7 +18,12 @@ def quick_study(tmp_path_factory, fashion_mnist_home):
 
 def test_quick_study_writes_results_table_and_plots(quick_study):
     output, _ = quick_study
-    for name in ("validation_accuracy", "training_accuracy", "training_loss"):
+    for name in (
+        "validation_accuracy",
+        "training_accuracy",
+        "training_loss",
+        "gradient_similarity",
+    ):
         image = matplotlib.image.imread(output / f"{name}.png")
         assert image.ndim == 3 and image.shape[0] > 100
     table = (output / "results.md").read_text()
@@ -40,6 +45,10 @@ def test_quick_study_runs_every_model_on_every_seed(quick_study):
                 assert len(curve["valid_accuracy"]) == 2
                 # 2000 images, 10% held out, batch 200: 9 batches per epoch.
                 assert len(curve["batch_train_loss"]) == 2 * 9
+        similarity = run["mtl"]["gradient_similarity"]
+        assert all(-1 <= c <= 1 for c in similarity["cosine"])
+        assert all(0 <= c <= 1 for c in similarity["conflict"])
+        assert len(similarity["cosine"]) == 2
         # Better than chance after two epochs on real images.
         assert run["mtl"]["test_accuracy"]["item"] > 0.4
         assert run["stl_group"]["test_accuracy"]["group"] > 0.5

@@ -1,0 +1,196 @@
+"""Callbacks that watch multi-task training without changing it."""
+
+import numbers
+import time
+
+import torch
+from skorch.callbacks import Callback
+
+__all__ = ["TaskGradientSimilarity"]
+
+
+class TaskGradientSimilarity(Callback):
+    """Record how the tasks' gradients on the shared trunk relate.
+
+    Every ``every``-th training batch of an epoch (the first, the
+    ``every + 1``-th, ...), the gradient of each task's loss with respect to the
+    trunk's parameters (``net.module_.trunk``, all of them as one vector) is
+    computed, and for every pair of tasks present in the batch, their cosine
+    similarity. Gradients that point the same way (cosine near 1) mean that the
+    tasks' updates of the shared features agree; a negative cosine means that
+    they conflict, one task's step raising the other's loss to first order.
+    This is the measure of task relatedness of Du et al. (2018), the cosine
+    similarity of the tasks' gradients on the shared parameters, and the
+    definition of conflicting gradients (cosine < 0) of Yu et al. (2020).
+
+    At the end of each epoch, the history records, for every pair of tasks
+    ``a``, ``b`` (in the order of ``net.task_names``):
+
+    - ``grad_cosine_<a>_<b>``: the mean cosine over the sampled batches;
+    - ``grad_conflict_<a>_<b>``: the fraction of them where the cosine is < 0;
+
+    and ``grad_similarity_dur``, the seconds the callback took in the epoch (on
+    a GPU, including the wait for each sampled batch's forward pass).
+
+    Only batches holding labels of both tasks count, and only those where
+    neither gradient is zero; an epoch without such a batch records NaN. The
+    gradients are those of the task losses that training minimises (the
+    unbiased batch estimates of :class:`~skmtl.MultiTaskNet`), before any loss
+    weighting, which scales them but changes no cosine; they are computed
+    with :func:`torch.autograd.grad` on the batch's own graph, before its
+    backward pass, so that training is unchanged: the same weights, with any
+    loss weighting strategy. Each sampled batch costs one more backward pass
+    per task, through its head and the trunk.
+
+    Parameters
+    ----------
+    every : int, default=10
+        Sample one training batch in this many.
+
+    See Also
+    --------
+    skmtl.MultiTaskNet.notify_task_losses : The hook that feeds the callback.
+    skmtl.weighting.GradientAggregation : Training that resolves conflicts.
+
+    References
+    ----------
+    Y. Du, W. M. Czarnecki, S. M. Jayakumar, M. Farajtabar, R. Pascanu and
+    B. Lakshminarayanan, "Adapting auxiliary losses using gradient
+    similarity", arXiv:1812.02224, 2018.
+
+    T. Yu, S. Kumar, A. Gupta, S. Levine, K. Hausman and C. Finn, "Gradient
+    surgery for multi-task learning", NeurIPS 2020.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skmtl import MultiTaskClassifier, TaskGradientSimilarity
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.normal(size=(60, 4)).astype("float32")
+    >>> Y = np.column_stack([X[:, 0] > 0, X[:, 0] + X[:, 1] > 0])
+    >>> clf = MultiTaskClassifier(
+    ...     max_epochs=2,
+    ...     batch_size=20,
+    ...     callbacks=[TaskGradientSimilarity(every=1)],
+    ...     random_state=0,
+    ... ).fit(X, Y)
+    >>> cosine = clf.net_.history[:, "grad_cosine_task_0_task_1"]
+    >>> conflict = clf.net_.history[:, "grad_conflict_task_0_task_1"]
+    >>> len(cosine), all(-1 <= c <= 1 for c in cosine)
+    (2, True)
+    >>> all(0 <= c <= 1 for c in conflict)
+    True
+    """
+
+    def __init__(self, every=10):
+        self.every = every
+
+    def initialize(self):
+        every = self.every
+        if not isinstance(every, numbers.Integral) or isinstance(every, bool):
+            raise TypeError(f"every must be an int, got {every!r}.")
+        if every < 1:
+            raise ValueError(f"every must be at least 1, got {every}.")
+        self._samples = []
+        self._batch = 0
+        self._seconds = 0.0
+        return self
+
+    def on_train_begin(self, net, **kwargs):
+        _trunk(net)  # fails early, with a clear message, without a trunk
+        self._samples = []
+
+    def on_epoch_begin(self, net, **kwargs):
+        self._samples = []
+        self._batch = 0
+        self._seconds = 0.0
+
+    def on_task_losses(self, net, task_losses, **kwargs):
+        """Sample the batch's task gradients (called by the net, see
+        :meth:`skmtl.MultiTaskNet.notify_task_losses`)."""
+        due = self._batch % self.every == 0
+        self._batch += 1
+        if due:
+            start = time.perf_counter()
+            self._samples.append(self.cosines(net, task_losses))
+            self._seconds += time.perf_counter() - start
+
+    @staticmethod
+    def cosines(net, task_losses):
+        """The cosines of the task gradients on the trunk, for one batch.
+
+        Parameters
+        ----------
+        net : skmtl.MultiTaskNet
+            An initialised net whose module has a ``trunk``.
+
+        task_losses : skmtl.TaskLosses
+            The batch's task losses, their graphs intact (they are kept).
+
+        Returns
+        -------
+        cosines : torch.Tensor of shape (n_tasks, n_tasks)
+            Symmetric; NaN for a task absent from the batch or with a zero
+            gradient.
+        """
+        shared = [p for p in _trunk(net).parameters() if p.requires_grad]
+        n_tasks = len(task_losses.losses)
+        active = [t for t, here in enumerate(task_losses.present.tolist()) if here]
+        dtype = shared[0].dtype if shared else torch.get_default_dtype()
+        cosines = torch.full((n_tasks, n_tasks), torch.nan, dtype=dtype)
+        if len(active) < 2 or not shared:
+            return cosines
+        rows = []
+        for t in active:
+            grads = torch.autograd.grad(
+                task_losses.losses[t], shared, retain_graph=True, allow_unused=True
+            )
+            rows.append(
+                torch.cat(
+                    [
+                        (torch.zeros_like(p) if g is None else g).reshape(-1)
+                        for g, p in zip(grads, shared)
+                    ]
+                )
+            )
+        grads = torch.stack(rows)
+        norms = grads.norm(dim=1)
+        norms = torch.where(norms > 0, norms, torch.nan)
+        active_cosines = (grads @ grads.T) / (norms[:, None] * norms[None, :])
+        active_cosines = active_cosines.clamp(-1, 1)  # NaN stays NaN
+        index = torch.tensor(active)
+        cosines[index[:, None], index[None, :]] = active_cosines.detach().cpu()
+        return cosines
+
+    def on_epoch_end(self, net, **kwargs):
+        names = net.task_names
+        if self._samples:
+            samples = torch.stack(self._samples).double()
+        else:
+            samples = torch.full((0, len(names), len(names)), torch.nan)
+        self._samples = []
+        for a in range(len(names)):
+            for b in range(a + 1, len(names)):
+                values = samples[:, a, b]
+                values = values[~values.isnan()]
+                if len(values):
+                    cosine = values.mean().item()
+                    conflict = (values < 0).double().mean().item()
+                else:
+                    cosine = conflict = float("nan")
+                net.history.record(f"grad_cosine_{names[a]}_{names[b]}", cosine)
+                net.history.record(f"grad_conflict_{names[a]}_{names[b]}", conflict)
+        net.history.record("grad_similarity_dur", self._seconds)
+
+    def on_train_end(self, net, **kwargs):
+        self._samples = []  # a fitted net keeps no tensors
+
+
+def _trunk(net):
+    trunk = getattr(net.module_, "trunk", None)
+    if trunk is None:
+        raise TypeError(
+            "TaskGradientSimilarity needs the shared trunk as module_.trunk, as "
+            "skmtl.modules.MultiTaskModule has."
+        )
+    return trunk
