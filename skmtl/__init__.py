@@ -2,7 +2,7 @@
 
 from ._batching import TensorBatchIterator
 from ._classifier import MultiTaskClassifier
-from ._net import MultiTaskNet, TaskLosses, TaskScores
+from ._net import MultiTaskNet, TaskLosses, TaskScores, ToleranceStopping
 
 __version__ = "0.1.0"
 
@@ -12,5 +12,6 @@ __all__ = [
     "TaskLosses",
     "TaskScores",
     "TensorBatchIterator",
+    "ToleranceStopping",
     "__version__",
 ]

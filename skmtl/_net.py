@@ -1,19 +1,20 @@
 """The skorch side: a net trained on per-task losses, with per-task history."""
 
+import copy
 import math
 from typing import NamedTuple
 
 import torch
 from sklearn.base import clone
 from skorch import NeuralNet
-from skorch.callbacks import Callback
+from skorch.callbacks import Callback, EarlyStopping
 from skorch.dataset import unpack_data
 from skorch.utils import to_tensor
 from torch.utils.data import Subset
 
 from .weighting import FixedWeights
 
-__all__ = ["MultiTaskNet", "TaskLosses", "TaskScores"]
+__all__ = ["MultiTaskNet", "TaskLosses", "TaskScores", "ToleranceStopping"]
 
 
 class TaskLosses(NamedTuple):
@@ -348,3 +349,49 @@ def _record(history, key, value, lower_is_better=False):
         best = not previous or value > max(previous)
     history.record(key, value)
     history.record(f"{key}_best", best)
+
+
+class ToleranceStopping(EarlyStopping):
+    """skorch's ``EarlyStopping``, counting epochs as scikit-learn's MLPClassifier.
+
+    An epoch is a miss unless its ``monitor`` score beats the best score so far
+    by more than ``threshold`` (absolute); training stops after more than
+    ``patience`` misses in a row (``patience`` is ``n_iter_no_change``). The
+    best score, its epoch ``best_epoch_`` and, with ``load_best``, the weights
+    restored at the end follow every improvement, however small. (skorch's
+    ``EarlyStopping`` moves its reference only on an improvement larger than
+    ``threshold``, so a score that improves slowly but steadily never stops
+    it.) The parameters are ``EarlyStopping``'s, ``threshold_mode`` is
+    ``"abs"``; a ``patience`` of ``float("inf")`` never stops, which keeps the
+    best epoch's weights of a fixed number of epochs.
+    """
+
+    def on_train_begin(self, net, **kwargs):
+        super().on_train_begin(net, **kwargs)
+        self.best_score_ = None
+
+    def on_epoch_end(self, net, **kwargs):
+        score = net.history[-1, self.monitor]
+        best = self.best_score_
+        better = best is None or (
+            score < best if self.lower_is_better else score > best
+        )
+        self.misses_ = 0 if self._is_score_improved(score) else self.misses_ + 1
+        if better:
+            self.best_score_ = score
+            self.dynamic_threshold_ = self._calc_new_threshold(score)
+            self.best_epoch_ = net.history[-1, "epoch"]
+            if self.load_best:
+                self.best_model_weights_ = copy.deepcopy(net.module_.state_dict())
+        if self.misses_ > self.patience:
+            self._sink(
+                f"Stopping since {self.monitor} has not improved by "
+                f"{self.threshold} in the last {self.misses_} epochs.",
+                verbose=net.verbose,
+            )
+            raise KeyboardInterrupt
+
+    @property
+    def stopped_(self):
+        """Whether the last fit stopped on a plateau of the monitored score."""
+        return self.misses_ > self.patience
