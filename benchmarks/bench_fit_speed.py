@@ -79,6 +79,7 @@ def _fit_skmtl(X, Y, trunk, epochs, batch_size):
         head__hidden_units=(100,),
         task_weights=(0.5, 0.5),
         max_epochs=epochs,
+        n_iter_no_change=None,  # exactly `epochs`, as the other variants
         batch_size=batch_size,
         lr=1e-3,
         optimizer__betas=(0.5, 0.999),

@@ -3,7 +3,7 @@
 from ._batching import TensorBatchIterator
 from ._classifier import MultiTaskClassifier
 from ._net import MultiTaskNet, TaskLosses, TaskScores
-from .callbacks import TaskGradientSimilarity
+from .callbacks import TaskGradientSimilarity, ToleranceStopping
 
 __version__ = "0.1.0"
 
@@ -14,5 +14,6 @@ __all__ = [
     "TaskLosses",
     "TaskScores",
     "TensorBatchIterator",
+    "ToleranceStopping",
     "__version__",
 ]

@@ -1,12 +1,14 @@
 """The scikit-learn face of skmtl: validation, label encoding, predict and score."""
 
 import copy
+import warnings
 from contextlib import contextmanager
 from numbers import Integral, Real
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._missing import is_scalar_nan
@@ -33,6 +35,7 @@ from ._targets import (
     missing_mask,
     task_names,
 )
+from .callbacks import ToleranceStopping
 from .modules import CNN, MLP, MultiTaskModule
 from .weighting import NAMES, LossWeighting, make_loss_weighting
 
@@ -50,6 +53,9 @@ _NET_PREFIXES = (
 # Settings that a warm start applies to the trained net without rebuilding it.
 _WARM_PREFIXES = ("optimizer__", "iterator_train__", "iterator_valid__", "criterion__")
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
+# The name of the callback that stops training (tol, n_iter_no_change,
+# early_stopping) among the net's callbacks.
+_STOPPING = "stopping"
 
 
 class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
@@ -103,11 +109,35 @@ class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
         frequencies, for every task), a dict ``{label: weight}`` for a single
         task, or a list with one such entry (or ``None``) per task.
 
-    max_epochs : int, default=20
-        Number of passes over the training data.
+    max_epochs : int, default=200
+        Most passes over the training data (epochs) of one ``fit``, as
+        MLPClassifier's ``max_iter``. Training stops earlier once it converges
+        (``tol``, ``n_iter_no_change``); if it has not by then, ``fit`` warns
+        with a :class:`~sklearn.exceptions.ConvergenceWarning`.
 
-    batch_size : int, default=128
-        Number of rows per mini-batch, for training and prediction.
+    tol : float or None, default=1e-4
+        Tolerance of convergence, as in MLPClassifier: an epoch improves when
+        the training loss falls more than ``tol`` below the lowest so far (or,
+        with ``early_stopping``, the validation accuracy rises more than
+        ``tol`` above the highest so far). ``None`` never stops early.
+
+    n_iter_no_change : int or None, default=10
+        Training stops after more than ``n_iter_no_change`` epochs in a row
+        without improvement, as in MLPClassifier. ``None`` (or ``tol=None``)
+        never stops early: every ``fit`` then runs exactly ``max_epochs``
+        epochs, without a ``ConvergenceWarning``.
+
+    early_stopping : bool, default=False
+        Whether to monitor the mean validation accuracy over tasks
+        (``valid_acc``) on ``validation_fraction`` of the rows, instead of
+        the training loss, and to end with the weights of the epoch of the
+        best validation accuracy, as MLPClassifier does. With
+        ``n_iter_no_change=None`` it trains ``max_epochs`` epochs and keeps
+        the best one's weights.
+
+    batch_size : int, default=200
+        Number of rows per mini-batch, for training and prediction. As
+        MLPClassifier's ``"auto"``: a data set of fewer rows is one batch.
 
     lr : float, default=1e-3
         Learning rate of the optimizer.
@@ -117,7 +147,8 @@ class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
         ``optimizer__betas=(0.5, 0.999)``.
 
     validation_fraction : float, default=None
-        Fraction of the training rows held out to score each epoch. They are
+        Fraction of the training rows held out to score each epoch; ``None``
+        holds out none, or 0.1 with ``early_stopping=True``. They are
         drawn from ``random_state`` alone, whatever the targets, so that
         multi-task and single-task nets fitted on the same rows with the same
         ``random_state`` are validated on the same rows (rows without any
@@ -143,7 +174,9 @@ class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
     warm_start : bool, default=False
         Whether a new call to ``fit`` goes on training the fitted network
         instead of starting afresh. Labels must then be among ``classes_``.
-        The settings changed since the last fit apply: ``max_epochs``,
+        The settings changed since the last fit apply: ``max_epochs`` (the
+        most epochs of this call), ``tol``, ``n_iter_no_change``,
+        ``early_stopping`` (counting from this call's first epoch),
         ``batch_size``, ``lr``, ``optimizer`` and ``optimizer__*`` (a new
         optimizer class starts with a fresh state), ``iterator_*__*``,
         ``criterion__*``, ``verbose``, and ``loss_weighting``,
@@ -185,6 +218,26 @@ class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
 
     net_ : MultiTaskNet
         The trained skorch net; ``net_.history`` holds the scores per epoch.
+        Training stops through its callback named ``"stopping"``, a
+        :class:`skmtl.ToleranceStopping`, unless stopping is disabled.
+
+    n_iter_ : int
+        Number of epochs run, over every ``fit`` of a warm start, as
+        MLPClassifier's; ``len(net_.history)``.
+
+    best_epoch_ : int
+        The epoch (numbered as in ``net_.history``, from 1) of the last
+        ``fit``'s lowest training loss, or with ``early_stopping`` of its
+        highest validation accuracy, whose weights the model then has.
+
+    best_loss_ : float or None
+        The lowest training loss of the last ``fit``, as MLPClassifier's;
+        ``None`` with ``early_stopping``.
+
+    best_validation_score_ : float or None
+        With ``early_stopping``, the highest mean validation accuracy over
+        tasks of the last ``fit``, the model's; ``None`` otherwise, as
+        MLPClassifier's.
 
     See Also
     --------
@@ -199,7 +252,7 @@ class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
     >>> rng = np.random.RandomState(0)
     >>> X = rng.normal(size=(200, 5))
     >>> Y = np.column_stack([X[:, 0] > 0, np.where(X[:, 1] > 0, "up", "down")])
-    >>> clf = MultiTaskClassifier(max_epochs=30, random_state=0).fit(X, Y)
+    >>> clf = MultiTaskClassifier(random_state=0).fit(X, Y)
     >>> clf.classes_
     [array(['False', 'True'], dtype='<U5'), array(['down', 'up'], dtype='<U5')]
     >>> clf.predict(X[:2]).shape
@@ -215,6 +268,9 @@ class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
         "missing_label": "no_validation",
         "class_weight": [StrOptions({"balanced"}), dict, list, None],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left"), None],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), None],
+        "early_stopping": ["boolean"],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "optimizer": [callable],
@@ -235,8 +291,11 @@ class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
         loss_weighting=None,
         missing_label=None,
         class_weight=None,
-        max_epochs=20,
-        batch_size=128,
+        max_epochs=200,
+        tol=1e-4,
+        n_iter_no_change=10,
+        early_stopping=False,
+        batch_size=200,
         lr=1e-3,
         optimizer=torch.optim.Adam,
         validation_fraction=None,
@@ -254,6 +313,9 @@ class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
         self.missing_label = missing_label
         self.class_weight = class_weight
         self.max_epochs = max_epochs
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.early_stopping = early_stopping
         self.batch_size = batch_size
         self.lr = lr
         self.optimizer = optimizer
@@ -355,7 +417,7 @@ class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
                 f"y has {len(names)} tasks, but the fitted network has "
                 f"{len(self.task_names_)}; warm_start needs the same tasks."
             )
-        _check_callbacks(self.callbacks, self.validation_fraction)
+        _check_callbacks(self.callbacks, self._validation_fraction)
         classes, codes = encode_targets(
             Y, names, self.missing_label, self._task_classes if continuing else None
         )
@@ -365,7 +427,7 @@ class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
         rows = np.flatnonzero(weights.any(axis=1))
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         train, valid = self._split_validation(rows, seed)
-        _check_tasks_train(names, weights[train], self.validation_fraction)
+        _check_tasks_train(names, weights[train], self._validation_fraction)
 
         n_fits = self._n_fits if continuing else 0
         # Each warm fit draws new shuffles; the validation rows stay the same.
@@ -382,6 +444,7 @@ class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
                 if valid is None
                 else predefined_split(_subset(*data, valid))
             )
+            epochs_before = len(net.history)
             try:
                 net.partial_fit(_subset(*data, train))
             finally:
@@ -392,7 +455,69 @@ class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
         if not continuing:
             self.classes_ = classes if y.ndim == 2 else classes[0]
             self.task_names_ = names
+        self._set_convergence(net.history[epochs_before:])
         return self
+
+    def _set_convergence(self, epochs):
+        """Set ``n_iter_`` and the best epoch and score of the fit that ran
+        ``epochs``; warn if it used up ``max_epochs`` without converging."""
+        stopping = dict(self.net_.callbacks_).get(_STOPPING)
+        self.n_iter_ = len(self.net_.history)
+        if self.early_stopping:
+            # The epoch whose weights the stopping callback restored.
+            best = stopping.best_epoch_
+            self.best_validation_score_ = self.net_.history[best - 1, "valid_acc"]
+            self.best_loss_ = None
+        else:
+            losses = [epoch["train_loss"] for epoch in epochs]
+            best = epochs[int(np.argmin(losses))]["epoch"]
+            self.best_loss_ = float(min(losses))
+            self.best_validation_score_ = None
+        self.best_epoch_ = int(best)
+        if self._stops and len(epochs) == self.max_epochs and not stopping.stopped_:
+            monitored = "training loss"
+            if self.early_stopping:
+                monitored = "validation accuracy"
+            warnings.warn(
+                f"max_epochs={self.max_epochs} ran out before the {monitored} "
+                f"stopped improving by tol={self.tol} for n_iter_no_change="
+                f"{self.n_iter_no_change} epochs: training has not converged. "
+                "Raise max_epochs, or set n_iter_no_change=None to train for "
+                "exactly max_epochs.",
+                ConvergenceWarning,
+                stacklevel=4,  # fit's caller
+            )
+
+    @property
+    def _stops(self):
+        """Whether training stops once the monitored score stops improving."""
+        return self.tol is not None and self.n_iter_no_change is not None
+
+    @property
+    def _validation_fraction(self):
+        if self.early_stopping and self.validation_fraction is None:
+            return 0.1
+        return self.validation_fraction
+
+    def _stopping_callbacks(self):
+        """The callback that stops training and restores the best epoch, as a
+        list of (name, callback) pairs: empty when there is nothing to do."""
+        if not (self._stops or self.early_stopping):
+            return []
+        # Without tol or n_iter_no_change, early_stopping only restores the
+        # best epoch's weights: an infinite patience never stops.
+        callback = ToleranceStopping(
+            monitor="valid_acc" if self.early_stopping else "train_loss",
+            lower_is_better=not self.early_stopping,
+            patience=self.n_iter_no_change if self._stops else float("inf"),
+            threshold=self.tol if self._stops else 0.0,
+            threshold_mode="abs",
+            load_best=self.early_stopping,
+        )
+        return [(_STOPPING, callback)]
+
+    def _net_callbacks(self):
+        return copy.deepcopy(self.callbacks or []) + self._stopping_callbacks()
 
     def predict_proba(self, X):
         """Class probabilities of each task.
@@ -551,7 +676,7 @@ class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
             batch_size=self.batch_size,
             iterator_train=TensorBatchIterator,
             iterator_valid=TensorBatchIterator,
-            callbacks=copy.deepcopy(self.callbacks),
+            callbacks=self._net_callbacks(),
             device=self.device,
             verbose=self.verbose,
             **{"iterator_train__shuffle": True, **self._routed(_NET_PREFIXES)},
@@ -563,7 +688,7 @@ class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
         strategy = make_loss_weighting(self.loss_weighting, self.task_weights)
         restart = (
             _describe(strategy) != _describe(net.loss_weighting)
-            or _describe(self.callbacks) != _describe(net.callbacks)
+            or _describe(self.callbacks or []) != _describe(_user_callbacks(net))
             or self._routed(("callbacks__",))
             != {k: v for k, v in vars(net).items() if k.startswith("callbacks__")}
         )
@@ -583,17 +708,34 @@ class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
         if restart:
             vars(net).update(
                 loss_weighting=strategy,
-                callbacks=copy.deepcopy(self.callbacks),
+                callbacks=self._net_callbacks(),
                 **self._routed(("callbacks__",)),
             )
             _check_callback_params(net.initialize_callbacks())
             net.setup_loss_weighting()
+        else:
+            # The other callbacks and the strategy keep their state; the
+            # stopping callback follows tol, n_iter_no_change, early_stopping.
+            self._replace_stopping(net)
         if restart or new_optimizer:
             net.initialize_optimizer()
         else:
             # Keep the optimizer's state, with the new rate and settings.
             for group in net.optimizer_.param_groups:
                 group.update(lr=self.lr, **optimizer_params)
+
+    def _replace_stopping(self, net):
+        """Give a net the stopping callback of the current settings."""
+        stopping = self._stopping_callbacks()
+        net.callbacks = _user_callbacks(net) + stopping
+        callbacks = [(n, cb) for n, cb in net.callbacks_ if n != _STOPPING]
+        # Before print_log, as skorch puts any callback.
+        at = next(
+            (i for i, (n, _) in enumerate(callbacks) if n == "print_log"),
+            len(callbacks),
+        )
+        callbacks[at:at] = [(n, cb.initialize()) for n, cb in stopping]
+        net.callbacks_ = callbacks
 
     def _label_weights(self, sample_weight, X, classes, codes, names):
         """Weight of each label in the loss: its row's times its class's, 0 if
@@ -630,12 +772,12 @@ class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
 
     def _split_validation(self, rows, seed):
         """The training and validation parts of ``rows``."""
-        if self.validation_fraction is None:
+        if self._validation_fraction is None:
             return rows, None
         # Not stratified: the rows then depend on the seed alone, and nets fitted
         # on the same data with the same random_state are validated alike.
         return train_test_split(
-            rows, test_size=self.validation_fraction, random_state=seed
+            rows, test_size=self._validation_fraction, random_state=seed
         )
 
     def _forward(self, X):
@@ -713,6 +855,15 @@ def _check_tasks_train(names, weights, validation_fraction):
                 "the rows is held out: its head would not be trained. Lower "
                 "validation_fraction or label more rows."
             )
+
+
+def _user_callbacks(net):
+    """The callbacks of a net that the user gave, without the stopping one."""
+    return [
+        entry
+        for entry in net.callbacks or []
+        if not (isinstance(entry, tuple) and entry[0] == _STOPPING)
+    ]
 
 
 def _describe(obj):

@@ -1,12 +1,14 @@
-"""Callbacks that watch multi-task training without changing it."""
+"""skorch callbacks for multi-task training: how the tasks' gradients relate, and
+stopping when training has converged."""
 
+import copy
 import numbers
 import time
 
 import torch
-from skorch.callbacks import Callback
+from skorch.callbacks import Callback, EarlyStopping
 
-__all__ = ["TaskGradientSimilarity"]
+__all__ = ["TaskGradientSimilarity", "ToleranceStopping"]
 
 
 class TaskGradientSimilarity(Callback):
@@ -194,3 +196,49 @@ def _trunk(net):
             "skmtl.modules.MultiTaskModule has."
         )
     return trunk
+
+
+class ToleranceStopping(EarlyStopping):
+    """skorch's ``EarlyStopping``, counting epochs as scikit-learn's MLPClassifier.
+
+    An epoch is a miss unless its ``monitor`` score beats the best score so far
+    by more than ``threshold`` (absolute); training stops after more than
+    ``patience`` misses in a row (``patience`` is ``n_iter_no_change``). The
+    best score, its epoch ``best_epoch_`` and, with ``load_best``, the weights
+    restored at the end follow every improvement, however small. (skorch's
+    ``EarlyStopping`` moves its reference only on an improvement larger than
+    ``threshold``, so a score that improves slowly but steadily never stops
+    it.) The parameters are ``EarlyStopping``'s, ``threshold_mode`` is
+    ``"abs"``; a ``patience`` of ``float("inf")`` never stops, which keeps the
+    best epoch's weights of a fixed number of epochs.
+    """
+
+    def on_train_begin(self, net, **kwargs):
+        super().on_train_begin(net, **kwargs)
+        self.best_score_ = None
+
+    def on_epoch_end(self, net, **kwargs):
+        score = net.history[-1, self.monitor]
+        best = self.best_score_
+        better = best is None or (
+            score < best if self.lower_is_better else score > best
+        )
+        self.misses_ = 0 if self._is_score_improved(score) else self.misses_ + 1
+        if better:
+            self.best_score_ = score
+            self.dynamic_threshold_ = self._calc_new_threshold(score)
+            self.best_epoch_ = net.history[-1, "epoch"]
+            if self.load_best:
+                self.best_model_weights_ = copy.deepcopy(net.module_.state_dict())
+        if self.misses_ > self.patience:
+            self._sink(
+                f"Stopping since {self.monitor} has not improved by "
+                f"{self.threshold} in the last {self.misses_} epochs.",
+                verbose=net.verbose,
+            )
+            raise KeyboardInterrupt
+
+    @property
+    def stopped_(self):
+        """Whether the last fit stopped on a plateau of the monitored score."""
+        return self.misses_ > self.patience

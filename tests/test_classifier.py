@@ -1,5 +1,6 @@
 import copy
 import pickle
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -7,7 +8,7 @@ import pytest
 import sklearn
 import torch
 from sklearn.base import clone
-from sklearn.exceptions import NotFittedError
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.model_selection import GridSearchCV, KFold, cross_val_score, cross_validate
 from sklearn.multioutput import MultiOutputClassifier
 from sklearn.pipeline import make_pipeline
@@ -1063,3 +1064,110 @@ def test_predict_moves_one_batch_at_a_time(data):
     clf.net_.infer = spy
     clf.predict(X)
     assert max(sizes) <= clf.batch_size + 1 and sum(sizes) == len(X)
+
+
+def test_stops_once_the_training_loss_stops_improving(data):
+    X, Y = data
+    clf = MultiTaskClassifier(lr=0.01, batch_size=32, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        clf.fit(X, Y)
+    losses = clf.net_.history[:, "train_loss"]
+    assert clf.n_iter_ == len(losses) < clf.max_epochs == 200
+    # As MLPClassifier: the last n_iter_no_change + 1 epochs each missed the
+    # lowest loss before them by tol, and the one before did not.
+    tol, last = clf.tol, clf.n_iter_no_change + 1
+    best_before = np.minimum.accumulate(losses)
+    misses = [loss > best - tol for loss, best in zip(losses[1:], best_before)]
+    assert all(misses[-last:]) and not misses[-last - 1]
+    assert clf.best_loss_ == min(losses)
+    assert clf.best_epoch_ == np.argmin(losses) + 1
+    assert clf.best_validation_score_ is None
+    assert dict(clf.net_.callbacks_)["stopping"].stopped_
+
+
+def test_warns_when_max_epochs_ends_before_convergence(data):
+    X, Y = data
+    with pytest.warns(ConvergenceWarning, match="max_epochs=2 ran out"):
+        clf = _fast(max_epochs=2).fit(X, Y)
+    assert clf.n_iter_ == 2
+
+
+@pytest.mark.parametrize("disable", [{"n_iter_no_change": None}, {"tol": None}])
+def test_without_stopping_a_fit_runs_exactly_max_epochs(data, disable):
+    X, Y = data
+    # With a coarse tolerance the same fit stops at once.
+    stopped = _fast(max_epochs=40, tol=10.0, n_iter_no_change=2).fit(X, Y)
+    assert stopped.n_iter_ == 4
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        clf = _fast(**{"max_epochs": 40, "tol": 10.0, "n_iter_no_change": 2, **disable})
+        clf.fit(X, Y)
+    assert clf.n_iter_ == len(clf.net_.history) == 40
+    assert "stopping" not in dict(clf.net_.callbacks_)
+
+
+class _Weights(Callback):
+    """Each epoch's weights."""
+
+    def on_train_begin(self, net, **kwargs):
+        self.epochs = []
+
+    def on_epoch_end(self, net, **kwargs):
+        self.epochs.append(copy.deepcopy(net.module_.state_dict()))
+
+
+def test_early_stopping_keeps_the_best_validation_epoch(data):
+    X, Y = data
+    clf = _fast(
+        early_stopping=True,
+        n_iter_no_change=3,
+        lr=0.05,
+        max_epochs=100,
+        callbacks=[("weights", _Weights())],
+    ).fit(X, Y)
+    history = clf.net_.history
+    # validation_fraction=None holds out 0.1 of the rows.
+    batches = history[0, "batches"]
+    assert sum(b.get("valid_batch_size", 0) for b in batches) == 24
+    scores = history[:, "valid_acc"]
+    assert clf.n_iter_ == len(scores) < 100
+    assert clf.best_epoch_ == np.argmax(scores) + 1 == clf.n_iter_ - 4
+    assert clf.best_validation_score_ == max(scores)
+    assert clf.best_loss_ is None
+    kept = dict(clf.net_.callbacks_)["weights"].epochs[clf.best_epoch_ - 1]
+    last = dict(clf.net_.callbacks_)["weights"].epochs[-1]
+    state = clf.net_.module_.state_dict()
+    assert any(not torch.equal(state[k], last[k]) for k in state)
+    for key, value in state.items():
+        torch.testing.assert_close(value, kept[key], rtol=0, atol=0)
+
+
+def test_early_stopping_without_patience_keeps_the_best_of_all_epochs(data):
+    X, Y = data
+    clf = _fast(early_stopping=True, n_iter_no_change=None, max_epochs=12, lr=0.05)
+    clf.fit(X, Y)
+    scores = clf.net_.history[:, "valid_acc"]
+    assert clf.n_iter_ == 12
+    assert clf.best_epoch_ == np.argmax(scores) + 1
+    assert clf.best_validation_score_ == max(scores)
+
+
+def test_warm_start_applies_new_stopping_settings(data):
+    X, Y = data
+    clf = _fast(max_epochs=3, n_iter_no_change=None, warm_start=True).fit(X, Y)
+    assert "stopping" not in dict(clf.net_.callbacks_)
+    # Every epoch after this call's first misses a tolerance of 10.
+    clf.set_params(max_epochs=50, n_iter_no_change=2, tol=10.0)
+    clf.fit(X, Y)
+    assert clf.n_iter_ == 3 + 4
+    assert list(dict(clf.net_.callbacks_))[-2:] == ["stopping", "print_log"]
+    # The optimizer went on, not restarted.
+    steps = sum(
+        "train_batch_size" in b for epoch in clf.net_.history for b in epoch["batches"]
+    )
+    state = next(iter(clf.net_.optimizer_.state.values()))
+    assert int(state["step"]) == steps
+    clf.set_params(n_iter_no_change=None, max_epochs=2).fit(X, Y)
+    assert clf.n_iter_ == 9
+    assert "stopping" not in dict(clf.net_.callbacks_)

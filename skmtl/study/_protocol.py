@@ -280,6 +280,7 @@ def study_classifier(
     return MultiTaskClassifier(
         **ARCHITECTURES[architecture],
         max_epochs=epochs,
+        n_iter_no_change=None,  # exactly `epochs`: the study's own callback
         batch_size=batch_size,
         lr=lr,
         optimizer__betas=(0.5, 0.999),
