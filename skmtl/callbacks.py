@@ -8,6 +8,8 @@ import time
 import torch
 from skorch.callbacks import Callback, EarlyStopping
 
+from .weighting import _trunk
+
 __all__ = ["TaskGradientSimilarity", "ToleranceStopping"]
 
 
@@ -99,7 +101,8 @@ class TaskGradientSimilarity(Callback):
         return self
 
     def on_train_begin(self, net, **kwargs):
-        _trunk(net)  # fails early, with a clear message, without a trunk
+        # Fails early, with a clear message, on a net without a trunk.
+        _trunk(net, "TaskGradientSimilarity")
         self._samples = []
 
     def on_epoch_begin(self, net, **kwargs):
@@ -135,7 +138,8 @@ class TaskGradientSimilarity(Callback):
             Symmetric; NaN for a task absent from the batch or with a zero
             gradient.
         """
-        shared = [p for p in _trunk(net).parameters() if p.requires_grad]
+        trunk = _trunk(net, "TaskGradientSimilarity")
+        shared = [p for p in trunk.parameters() if p.requires_grad]
         n_tasks = len(task_losses.losses)
         active = [t for t, here in enumerate(task_losses.present.tolist()) if here]
         dtype = shared[0].dtype if shared else torch.get_default_dtype()
@@ -186,16 +190,6 @@ class TaskGradientSimilarity(Callback):
 
     def on_train_end(self, net, **kwargs):
         self._samples = []  # a fitted net keeps no tensors
-
-
-def _trunk(net):
-    trunk = getattr(net.module_, "trunk", None)
-    if trunk is None:
-        raise TypeError(
-            "TaskGradientSimilarity needs the shared trunk as module_.trunk, as "
-            "skmtl.modules.MultiTaskModule has."
-        )
-    return trunk
 
 
 class ToleranceStopping(EarlyStopping):

@@ -462,11 +462,12 @@ def _make_aggregator(aggregator):
     return getattr(aggregation, name)(**params)
 
 
-def _trunk(net):
+def _trunk(net, who="This strategy"):
+    """The net's shared trunk, which some strategies and callbacks need."""
     trunk = getattr(net.module_, "trunk", None)
     if trunk is None:
         raise TypeError(
-            "This strategy needs the shared trunk as module_.trunk, as "
+            f"{who} needs the shared trunk as module_.trunk, as "
             "skmtl.modules.MultiTaskModule has."
         )
     return trunk
