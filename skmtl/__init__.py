@@ -3,11 +3,12 @@
 from ._batching import TensorBatchIterator
 from ._classifier import MultiTaskClassifier
 from ._net import MultiTaskNet, TaskLosses, TaskScores
-from .callbacks import TaskGradientSimilarity, ToleranceStopping
+from .callbacks import FitLRScheduler, TaskGradientSimilarity, ToleranceStopping
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "FitLRScheduler",
     "MultiTaskClassifier",
     "MultiTaskNet",
     "TaskGradientSimilarity",

@@ -20,7 +20,7 @@ from sklearn.utils.validation import (
     check_is_fitted,
     validate_data,
 )
-from skorch.callbacks import Callback
+from skorch.callbacks import Callback, LRScheduler
 from skorch.dataset import Dataset
 from skorch.helper import predefined_split
 
@@ -35,7 +35,7 @@ from ._targets import (
     missing_mask,
     task_names,
 )
-from .callbacks import ToleranceStopping
+from .callbacks import FitLRScheduler, ToleranceStopping
 from .modules import CNN, MLP, MultiTaskModule
 from .weighting import NAMES, LossWeighting, make_loss_weighting
 
@@ -56,6 +56,15 @@ _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 # The name of the callback that stops training (tol, n_iter_no_change,
 # early_stopping) among the net's callbacks.
 _STOPPING = "stopping"
+# The name of the learning rate schedule's callback (lr_schedule).
+_LR_SCHEDULE = "lr_schedule"
+# The schedules lr_schedule names, as torch policies of FitLRScheduler.
+_SCHEDULES = {
+    "cosine": torch.optim.lr_scheduler.CosineAnnealingLR,
+    "onecycle": torch.optim.lr_scheduler.OneCycleLR,
+}
+# The callbacks that the classifier makes from its own parameters.
+_OWN_CALLBACKS = (_STOPPING, _LR_SCHEDULE)
 
 
 class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
@@ -144,7 +153,22 @@ class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
 
     optimizer : torch.optim.Optimizer class, default=torch.optim.Adam
         Its other parameters are set with ``optimizer__*``, e.g.
-        ``optimizer__betas=(0.5, 0.999)``.
+        ``optimizer__betas=(0.5, 0.999)``. Weight decay as AdamW's:
+        ``optimizer=torch.optim.AdamW, optimizer__weight_decay=0.01``.
+
+    lr_schedule : {"cosine", "onecycle"}, skorch LRScheduler or None, default=None
+        How the learning rate changes during each ``fit``. ``None`` keeps it at
+        ``lr``. ``"cosine"`` anneals it from ``lr`` to 0 along a half cosine
+        (:class:`~torch.optim.lr_scheduler.CosineAnnealingLR`), ``"onecycle"``
+        raises it from ``lr / 25`` to ``lr`` and lowers it to about 0
+        (:class:`~torch.optim.lr_scheduler.OneCycleLR` with ``max_lr=lr``, which
+        also cycles the momentum, or Adam's first beta); both step after every
+        training batch, over ``max_epochs`` epochs, so that early stopping
+        ends them early (see :class:`~skmtl.FitLRScheduler`). A
+        :class:`skorch.callbacks.LRScheduler` is copied and used as given. The
+        callback is ``net_.callbacks_``'s ``"lr_schedule"``, and records the
+        rate as ``event_lr`` in the history (per batch for the named
+        schedules). Each warm fit runs a named schedule afresh from ``lr``.
 
     validation_fraction : float, default=None
         Fraction of the training rows held out to score each epoch; ``None``
@@ -178,7 +202,8 @@ class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
         most epochs of this call), ``tol``, ``n_iter_no_change``,
         ``early_stopping`` (counting from this call's first epoch),
         ``batch_size``, ``lr``, ``optimizer`` and ``optimizer__*`` (a new
-        optimizer class starts with a fresh state), ``iterator_*__*``,
+        optimizer class starts with a fresh state), ``lr_schedule`` (a named
+        schedule restarts at each warm fit anyway), ``iterator_*__*``,
         ``criterion__*``, ``verbose``, and ``loss_weighting``,
         ``task_weights``, ``callbacks`` and ``callbacks__*`` (which restart
         the callbacks and the strategy). The architecture cannot change. Each
@@ -274,6 +299,7 @@ class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "optimizer": [callable],
+        "lr_schedule": [StrOptions(set(_SCHEDULES)), LRScheduler, None],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither"), None],
         "callbacks": [list, None],
         "device": [str, torch.device],
@@ -298,6 +324,7 @@ class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
         batch_size=200,
         lr=1e-3,
         optimizer=torch.optim.Adam,
+        lr_schedule=None,
         validation_fraction=None,
         callbacks=None,
         device="cpu",
@@ -319,6 +346,7 @@ class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
         self.batch_size = batch_size
         self.lr = lr
         self.optimizer = optimizer
+        self.lr_schedule = lr_schedule
         self.validation_fraction = validation_fraction
         self.callbacks = callbacks
         self.device = device
@@ -516,8 +544,22 @@ class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
         )
         return [(_STOPPING, callback)]
 
+    def _schedule_callbacks(self):
+        """The learning rate schedule's callback, as a list of (name, callback)
+        pairs: empty without a schedule."""
+        if self.lr_schedule is None:
+            return []
+        if isinstance(self.lr_schedule, str):
+            callback = FitLRScheduler(_SCHEDULES[self.lr_schedule])
+        else:
+            callback = copy.deepcopy(self.lr_schedule)
+        return [(_LR_SCHEDULE, callback)]
+
+    def _own_callbacks(self):
+        return self._schedule_callbacks() + self._stopping_callbacks()
+
     def _net_callbacks(self):
-        return copy.deepcopy(self.callbacks or []) + self._stopping_callbacks()
+        return copy.deepcopy(self.callbacks or []) + self._own_callbacks()
 
     def predict_proba(self, X):
         """Class probabilities of each task.
@@ -715,26 +757,31 @@ class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
             net.setup_loss_weighting()
         else:
             # The other callbacks and the strategy keep their state; the
-            # stopping callback follows tol, n_iter_no_change, early_stopping.
-            self._replace_stopping(net)
+            # stopping callback follows tol, n_iter_no_change, early_stopping,
+            # the schedule's lr_schedule.
+            self._replace_own_callbacks(net)
         if restart or new_optimizer:
             net.initialize_optimizer()
         else:
-            # Keep the optimizer's state, with the new rate and settings.
+            # Keep the optimizer's state, with the new rate and settings, and
+            # the momentum that a schedule such as "onecycle" may have cycled.
+            defaults = net.optimizer_.defaults
+            cycled = {k: defaults[k] for k in ("momentum", "betas") if k in defaults}
             for group in net.optimizer_.param_groups:
-                group.update(lr=self.lr, **optimizer_params)
+                group.update(lr=self.lr, **cycled, **optimizer_params)
 
-    def _replace_stopping(self, net):
-        """Give a net the stopping callback of the current settings."""
-        stopping = self._stopping_callbacks()
-        net.callbacks = _user_callbacks(net) + stopping
-        callbacks = [(n, cb) for n, cb in net.callbacks_ if n != _STOPPING]
+    def _replace_own_callbacks(self, net):
+        """Give a net the stopping and schedule callbacks of the current
+        settings."""
+        own = self._own_callbacks()
+        net.callbacks = _user_callbacks(net) + own
+        callbacks = [(n, cb) for n, cb in net.callbacks_ if n not in _OWN_CALLBACKS]
         # Before print_log, as skorch puts any callback.
         at = next(
             (i for i, (n, _) in enumerate(callbacks) if n == "print_log"),
             len(callbacks),
         )
-        callbacks[at:at] = [(n, cb.initialize()) for n, cb in stopping]
+        callbacks[at:at] = [(n, cb.initialize()) for n, cb in own]
         net.callbacks_ = callbacks
 
     def _label_weights(self, sample_weight, X, classes, codes, names):
@@ -858,11 +905,12 @@ def _check_tasks_train(names, weights, validation_fraction):
 
 
 def _user_callbacks(net):
-    """The callbacks of a net that the user gave, without the stopping one."""
+    """The callbacks of a net that the user gave, without the classifier's
+    own (stopping, learning rate schedule)."""
     return [
         entry
         for entry in net.callbacks or []
-        if not (isinstance(entry, tuple) and entry[0] == _STOPPING)
+        if not (isinstance(entry, tuple) and entry[0] in _OWN_CALLBACKS)
     ]
 
 

@@ -6,11 +6,12 @@ import numbers
 import time
 
 import torch
-from skorch.callbacks import Callback, EarlyStopping
+from skorch.callbacks import Callback, EarlyStopping, LRScheduler
+from torch.optim.lr_scheduler import CosineAnnealingLR, OneCycleLR
 
 from .weighting import _trunk
 
-__all__ = ["TaskGradientSimilarity", "ToleranceStopping"]
+__all__ = ["FitLRScheduler", "TaskGradientSimilarity", "ToleranceStopping"]
 
 
 class TaskGradientSimilarity(Callback):
@@ -236,3 +237,55 @@ class ToleranceStopping(EarlyStopping):
     def stopped_(self):
         """Whether the last fit stopped on a plateau of the monitored score."""
         return self.misses_ > self.patience
+
+
+class FitLRScheduler(LRScheduler):
+    """skorch's :class:`~skorch.callbacks.LRScheduler`, stepped after every
+    training batch, whose schedule spans one ``fit``.
+
+    At the start of each ``fit`` (each ``partial_fit``, so each warm fit), the
+    schedule starts afresh from the net's ``lr`` over ``net.max_epochs`` times
+    the number of training batches per epoch: ``CosineAnnealingLR`` anneals it
+    to 0 (``T_max``), ``OneCycleLR`` cycles it with ``max_lr=net.lr`` (and
+    cycles the momentum, or Adam's first beta, where the optimizer has one).
+    Each batch records its rate as ``event_lr`` in the history. Other keyword
+    arguments go to the policy, as with skorch's ``LRScheduler``.
+
+    Parameters
+    ----------
+    policy : {torch.optim.lr_scheduler.CosineAnnealingLR, OneCycleLR} class
+        The schedule.
+
+    event_name : str or None, default="event_lr"
+        The key of the rate in each batch's history; ``None`` records nothing.
+
+    **kwargs
+        Passed to the policy; they override the computed ones.
+    """
+
+    def __init__(self, policy=CosineAnnealingLR, event_name="event_lr", **kwargs):
+        super().__init__(policy, event_name=event_name, step_every="batch", **kwargs)
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        batches = len(net.get_iterator(net.get_dataset(X, y), training=True))
+        self.total_steps_ = net.max_epochs * max(batches, 1)
+        super().on_train_begin(net, X=X, y=y, **kwargs)
+
+    def _get_scheduler(self, net, policy, **scheduler_kwargs):
+        optimizer = net.optimizer_
+        for group in optimizer.param_groups:
+            # Left by a previous fit's schedule: this one starts from net.lr.
+            group.pop("initial_lr", None)
+        scheduler_kwargs["last_epoch"] = -1
+        if policy is OneCycleLR:
+            defaults = optimizer.defaults
+            computed = {
+                "max_lr": net.lr,
+                "total_steps": self.total_steps_,
+                "cycle_momentum": "momentum" in defaults or "betas" in defaults,
+            }
+        elif policy is CosineAnnealingLR:
+            computed = {"T_max": self.total_steps_}
+        else:
+            computed = {}
+        return policy(optimizer, **{**computed, **scheduler_kwargs})
