@@ -7,7 +7,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
@@ -35,6 +35,7 @@ from ._targets import (
     missing_mask,
     task_names,
 )
+from .augmentation import ImageAugmentation
 from .callbacks import FitLRScheduler, ToleranceStopping
 from .modules import CNN, MLP, MultiTaskModule
 from .weighting import NAMES, LossWeighting, make_loss_weighting
@@ -63,6 +64,8 @@ _SCHEDULES = {
     "cosine": torch.optim.lr_scheduler.CosineAnnealingLR,
     "onecycle": torch.optim.lr_scheduler.OneCycleLR,
 }
+# The augmentations that augment names.
+_AUGMENTATIONS = {"shift": {}, "shift_flip": {"flip": True}}
 # The callbacks that the classifier makes from its own parameters.
 _OWN_CALLBACKS = (_STOPPING, _LR_SCHEDULE)
 
@@ -170,6 +173,17 @@ class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
         rate as ``event_lr`` in the history (per batch for the named
         schedules). Each warm fit runs a named schedule afresh from ``lr``.
 
+    augment : {"shift", "shift_flip"}, ImageAugmentation or None, default=None
+        Augmentation of the training batches of an image trunk, on their
+        device: random shifts of up to 2 pixels (zero-padded), and with
+        ``"shift_flip"`` random horizontal flips; or an
+        :class:`~skmtl.augmentation.ImageAugmentation`, whose parameters are
+        searchable as ``augment__shift``. Never applied to validation or
+        prediction; drawn from the torch random state that ``random_state``
+        seeds. The image shape comes from the augmentation's ``input_shape``,
+        a :class:`~skmtl.modules.CNN` trunk's, or ``trunk__input_shape``;
+        otherwise ``fit`` raises a ``ValueError``. ``None``: no augmentation.
+
     validation_fraction : float, default=None
         Fraction of the training rows held out to score each epoch; ``None``
         holds out none, or 0.1 with ``early_stopping=True``. They are
@@ -203,7 +217,8 @@ class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
         ``early_stopping`` (counting from this call's first epoch),
         ``batch_size``, ``lr``, ``optimizer`` and ``optimizer__*`` (a new
         optimizer class starts with a fresh state), ``lr_schedule`` (a named
-        schedule restarts at each warm fit anyway), ``iterator_*__*``,
+        schedule restarts at each warm fit anyway), ``augment``,
+        ``iterator_*__*``,
         ``criterion__*``, ``verbose``, and ``loss_weighting``,
         ``task_weights``, ``callbacks`` and ``callbacks__*`` (which restart
         the callbacks and the strategy). The architecture cannot change. Each
@@ -300,6 +315,7 @@ class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
         "lr": [Interval(Real, 0, None, closed="neither")],
         "optimizer": [callable],
         "lr_schedule": [StrOptions(set(_SCHEDULES)), LRScheduler, None],
+        "augment": [StrOptions(set(_AUGMENTATIONS)), ImageAugmentation, None],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither"), None],
         "callbacks": [list, None],
         "device": [str, torch.device],
@@ -325,6 +341,7 @@ class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
         lr=1e-3,
         optimizer=torch.optim.Adam,
         lr_schedule=None,
+        augment=None,
         validation_fraction=None,
         callbacks=None,
         device="cpu",
@@ -347,6 +364,7 @@ class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
         self.lr = lr
         self.optimizer = optimizer
         self.lr_schedule = lr_schedule
+        self.augment = augment
         self.validation_fraction = validation_fraction
         self.callbacks = callbacks
         self.device = device
@@ -701,9 +719,33 @@ class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
             f"got {self.trunk!r}."
         )
 
+    def _augmentation(self, trunk, n_features):
+        """What augments the training batches, with the images' shape."""
+        if self.augment is None:
+            return None
+        if isinstance(self.augment, str):
+            augment = ImageAugmentation(**_AUGMENTATIONS[self.augment])
+        else:
+            augment = clone(self.augment)
+        shape = augment.input_shape
+        if shape is None and isinstance(trunk, CNN):
+            shape = trunk.input_shape
+        if shape is None:
+            shape = self._params_for("trunk").get("input_shape")
+        if shape is None:
+            raise ValueError(
+                f"augment={self.augment!r} needs the images' shape: use "
+                "trunk='cnn', set trunk__input_shape=(channels, height, width), "
+                "or give it to ImageAugmentation(input_shape=...)."
+            )
+        augment.set_params(input_shape=tuple(shape))
+        augment._check(augment.input_shape, n_features)
+        return augment
+
     def _make_net(self, n_features, classes, names):
+        trunk = self._make_trunk(n_features)
         module = MultiTaskModule(
-            self._make_trunk(n_features),
+            trunk,
             n_features,
             [len(c) for c in classes],
             **self._params_for("head"),
@@ -712,6 +754,7 @@ class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
             module,
             task_names=names,
             loss_weighting=make_loss_weighting(self.loss_weighting, self.task_weights),
+            augment=self._augmentation(trunk, n_features),
             optimizer=self.optimizer,
             lr=self.lr,
             max_epochs=self.max_epochs,
@@ -744,6 +787,7 @@ class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
             verbose=self.verbose,
             lr=self.lr,
             optimizer=self.optimizer,
+            augment=self._augmentation(net.module_.trunk, self.n_features_in_),
             **self._routed(_WARM_PREFIXES),
         )
         net.initialize_criterion()

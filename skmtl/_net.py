@@ -97,6 +97,12 @@ class MultiTaskNet(NeuralNet):
         Loss of one task, called with that task's logits and labels; it must
         return one loss per row (``criterion__reduction="none"``, the default).
 
+    augment : callable, default=None
+        Applied to the features of each training batch, as a tensor on the
+        net's device, before the forward pass, such as
+        :class:`~skmtl.augmentation.ImageAugmentation`; never to validation or
+        prediction batches. ``None``: no augmentation.
+
     **kwargs
         Any other :class:`skorch.NeuralNet` parameter.
     """
@@ -108,12 +114,14 @@ class MultiTaskNet(NeuralNet):
         task_names,
         loss_weighting=None,
         criterion=torch.nn.CrossEntropyLoss,
+        augment=None,
         **kwargs,
     ):
         kwargs.setdefault("criterion__reduction", "none")
         super().__init__(module, criterion, **kwargs)
         self.task_names = task_names
         self.loss_weighting = loss_weighting
+        self.augment = augment
 
     @property
     def _default_callbacks(self):
@@ -213,6 +221,8 @@ class MultiTaskNet(NeuralNet):
     def train_step_single(self, batch, **fit_params):
         self._set_training(True)
         Xi, yi = unpack_data(batch)
+        if self.augment is not None:
+            Xi = self.augment(to_tensor(Xi, device=self.device))
         y_pred = self.infer(Xi, **fit_params)
         task_losses = self.get_task_losses(y_pred, yi, training=True)
         self.notify_task_losses(task_losses, batch)
