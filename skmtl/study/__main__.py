@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..weighting import NAMES
 from ._plots import plot_study
-from ._protocol import ARCHITECTURES, run_study
+from ._protocol import ARCHITECTURES, RECIPES, run_study
 from ._report import summarize, to_markdown
 
 # The original study's recipe, over seeds; --quick is a smoke test under a minute.
@@ -26,6 +26,13 @@ def main(argv=None):
     parser.add_argument("--train-size", type=int, help="training images (60000)")
     parser.add_argument("--test-size", type=int, help="test images (10000)")
     parser.add_argument("--architecture", choices=sorted(ARCHITECTURES))
+    parser.add_argument(
+        "--recipe",
+        choices=sorted(RECIPES),
+        default="original",
+        help="how every net is trained (original: the study's Adam; modern: batch "
+        "norm, dropout, AdamW, one-cycle rate, shifted images, label smoothing)",
+    )
     parser.add_argument("--validation-fraction", type=float, default=0.1)
     parser.add_argument(
         "--task-weights", type=float, nargs=2, default=(0.5, 0.5), metavar="W"
@@ -36,7 +43,9 @@ def main(argv=None):
         help="strategy of the multi-task net, in place of --task-weights",
     )
     parser.add_argument("--batch-size", type=int, default=200)
-    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument(
+        "--lr", type=float, help="learning rate (the recipe's: 1e-3 or 3e-3)"
+    )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--data-home", help="folder holding FashionMNIST/raw/")
     parser.add_argument("--output", type=Path, default=Path("study_results"))
@@ -55,6 +64,7 @@ def main(argv=None):
         validation_fraction=args.validation_fraction,
         task_weights=tuple(args.task_weights),
         loss_weighting=args.loss_weighting,
+        recipe=args.recipe,
         batch_size=args.batch_size,
         lr=args.lr,
         device=args.device,

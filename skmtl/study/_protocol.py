@@ -11,6 +11,7 @@ targets, so that the report can pair the models image by image.
 """
 
 import numpy as np
+import torch
 from sklearn.base import clone
 from sklearn.metrics import accuracy_score
 from sklearn.model_selection import train_test_split
@@ -26,6 +27,7 @@ from ..datasets._fashion_mnist import ITEM_TO_GROUP
 __all__ = [
     "ARCHITECTURES",
     "MODELS",
+    "RECIPES",
     "TASKS",
     "decode_labels",
     "encode_labels",
@@ -58,6 +60,25 @@ ARCHITECTURES = {
     },
 }
 
+# How every net of a study is trained; each net gets the same recipe.
+RECIPES = {
+    # The original study's: Adam with beta1 = 0.5 at a constant rate.
+    "original": {"lr": 1e-3, "optimizer__betas": (0.5, 0.999)},
+    # What a practitioner adds at the same budget: batch norm, dropout after the
+    # dense layers, AdamW, a one-cycle rate, shifted images, label smoothing.
+    # Chosen from common practice, not tuned on this study's test set.
+    "modern": {
+        "lr": 3e-3,
+        "trunk__batch_norm": True,
+        "trunk__dropout": 0.3,
+        "optimizer": torch.optim.AdamW,
+        "optimizer__weight_decay": 5e-4,
+        "lr_schedule": "onecycle",
+        "augment": "shift",
+        "criterion__label_smoothing": 0.1,
+    },
+}
+
 
 def run_study(
     *,
@@ -69,8 +90,9 @@ def run_study(
     task_weights=(0.5, 0.5),
     loss_weighting=None,
     architecture="study",
+    recipe="original",
     batch_size=200,
-    lr=1e-3,
+    lr=None,
     device="cpu",
     data_home=None,
     progress=True,
@@ -104,10 +126,17 @@ def run_study(
         ``"study"``: conv 32-64-128 (3x3, max-pool after the first two), dense
         1024, heads 100 -> k. ``"small"``: conv 16-32, dense 128, heads 32 -> k.
 
+    recipe : {"original", "modern"}, default="original"
+        How every net is trained (see :data:`RECIPES`): ``"original"``, Adam
+        with beta1 = 0.5 at a constant rate; ``"modern"``, batch norm, dropout,
+        AdamW, a one-cycle rate, shifted images and label smoothing.
+
     batch_size : int, default=200
         Mini-batch size.
 
-    lr : float, default=1e-3
+    lr : float, default=None
+        Learning rate (the peak rate with a one-cycle schedule); ``None``
+        takes the recipe's, 1e-3 (original) or 3e-3 (modern).
         Adam's learning rate (beta1 = 0.5, as in the original study).
 
     device : str, default="cpu"
@@ -138,8 +167,9 @@ def run_study(
         task_weights=list(task_weights),
         loss_weighting=None if loss_weighting is None else str(loss_weighting),
         architecture=architecture,
+        recipe=recipe,
         batch_size=batch_size,
-        lr=lr,
+        lr=RECIPES[recipe]["lr"] if lr is None else lr,
         device=device,
     )
     X, Y, X_test, Y_test = load_study_data(train_size, test_size, data_home)
@@ -154,9 +184,10 @@ def run_study(
         for seed in range(seeds):
             net = study_classifier(
                 architecture=architecture,
+                recipe=recipe,
                 epochs=epochs,
                 batch_size=batch_size,
-                lr=lr,
+                lr=config["lr"],
                 validation_fraction=validation_fraction,
                 device=device,
                 random_state=seed,
@@ -259,9 +290,10 @@ def load_study_data(train_size=None, test_size=None, data_home=None):
 def study_classifier(
     *,
     architecture="study",
+    recipe="original",
     epochs=10,
     batch_size=200,
-    lr=1e-3,
+    lr=None,
     validation_fraction=0.1,
     device="cpu",
     random_state=None,
@@ -275,15 +307,14 @@ def study_classifier(
     Returns
     -------
     clf : MultiTaskClassifier
-        Adam with beta1 = 0.5, the architecture's trunk and heads.
+        The architecture's trunk and heads, trained by the recipe.
     """
     return MultiTaskClassifier(
         **ARCHITECTURES[architecture],
+        **{**RECIPES[recipe], "lr": RECIPES[recipe]["lr"] if lr is None else lr},
         max_epochs=epochs,
         n_iter_no_change=None,  # exactly `epochs`: the study's own callback
         batch_size=batch_size,
-        lr=lr,
-        optimizer__betas=(0.5, 0.999),
         validation_fraction=validation_fraction,
         callbacks=[("best_epoch", _best_epoch(epochs)), *callbacks],
         device=device,

@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 
 from skmtl.datasets._fashion_mnist import ITEM_TO_GROUP
+from skmtl.study import study_classifier
 from skmtl.study.__main__ import main
-from skmtl.study._protocol import MODELS, decode_labels
+from skmtl.study._protocol import MODELS, RECIPES, decode_labels
 
 
 @pytest.fixture(scope="module")
@@ -94,3 +95,25 @@ def test_quick_study_keeps_test_predictions_and_pairs_them(quick_study):
     table = (output / "results.md").read_text()
     assert "bootstrap 95% CI (seeds x images)" in table
     assert "Which differences survive:" in table
+
+
+@pytest.mark.parametrize("recipe", sorted(RECIPES))
+def test_each_recipe_builds_a_net_that_trains(recipe):
+    clf = study_classifier(architecture="small", recipe=recipe, epochs=1)
+    expected = {k: v for k, v in RECIPES[recipe].items() if k != "lr"}
+    assert expected.items() <= clf.get_params().items()
+    assert clf.lr == RECIPES[recipe]["lr"]
+    rng = np.random.RandomState(0)
+    X = rng.uniform(size=(60, 784)).astype(np.float32)
+    Y = np.column_stack([np.arange(60) % 10, np.arange(60) % 3])
+    clf.fit(X, Y)
+    assert np.isfinite(clf.net_.history[:, "train_loss"]).all()
+
+
+def test_the_modern_recipe_runs_in_the_quick_study(tmp_path, fashion_mnist_home):
+    argv = ["--quick", "--seeds", "1", "--recipe", "modern"]
+    main([*argv, "--output", str(tmp_path), "--data-home", str(fashion_mnist_home)])
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["config"]["recipe"] == "modern"
+    assert results["config"]["lr"] == RECIPES["modern"]["lr"]
+    assert results["runs"][0]["mtl"]["test_accuracy"]["item"] > 0.3
