@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from skmtl.datasets._fashion_mnist import ITEM_TO_GROUP
-from skmtl.study import study_classifier
+from skmtl.study import RECIPES, study_classifier
 from skmtl.study.__main__ import main
-from skmtl.study._protocol import MODELS, RECIPES, decode_labels
+from skmtl.study._protocol import MODELS, decode_labels
 
 
 @pytest.fixture(scope="module")
