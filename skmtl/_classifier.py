@@ -485,6 +485,7 @@ class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
                 self._update_net(net)
             else:
                 net = self._make_net(X.shape[1], classes, names)
+            _check_batch_norm(net, len(train), self.batch_size)
             net.set_params(
                 train_split=None
                 if valid is None
@@ -934,6 +935,19 @@ def _check_callback_params(net):
                 f"is none; the callbacks are {sorted(names)}."
             )
     return net
+
+
+def _check_batch_norm(net, n_train, batch_size):
+    """Batch normalisation needs two rows per training batch."""
+    norms = (torch.nn.modules.batchnorm._BatchNorm,)
+    if min(n_train, batch_size) < 2 and any(
+        isinstance(m, norms) for m in net.module_.modules()
+    ):
+        raise ValueError(
+            "Batch normalisation needs at least 2 rows per training batch; got "
+            f"batch_size={batch_size} and {n_train} training row(s). Raise "
+            "batch_size, give more rows, or drop batch_norm."
+        )
 
 
 def _check_tasks_train(names, weights, validation_fraction):

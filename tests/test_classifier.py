@@ -1006,6 +1006,13 @@ def test_iterator_and_criterion_parameters_route_to_skorch(data):
     assert clf.net_.criterion_.label_smoothing == 0.2
 
 
+def test_batch_norm_with_batches_of_one_row_is_a_clear_error(data):
+    X, Y = data
+    clf = _fast(batch_size=1, trunk__batch_norm=True)
+    with pytest.raises(ValueError, match="Batch normalisation needs at least 2 rows"):
+        clf.fit(X, Y)
+
+
 def test_batch_norm_with_a_last_batch_of_one_row(data):
     X, Y = data
     clf = _fast(max_epochs=1, batch_size=len(X) - 1, trunk__batch_norm=True)
