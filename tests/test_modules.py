@@ -209,3 +209,15 @@ def test_trunk_that_returns_no_tensor_is_named():
 
     with pytest.raises(ValueError, match="The trunk Pair must map .* returned a tuple"):
         MultiTaskModule(Pair(), 4, [2])
+
+
+def test_cnn_batch_norm_normalises_the_pooled_maps():
+    trunk = CNN(28 * 28, channels=(4, 8, 16), pool_after=(0, 1), batch_norm=True)
+    kinds = [type(layer) for layer in trunk.features]
+    conv, pool, norm, relu = nn.Conv2d, nn.MaxPool2d, nn.BatchNorm2d, nn.ReLU
+    assert kinds == [conv, pool, norm, relu] * 2 + [conv, norm, relu, nn.Flatten]
+    trunk.train()
+    out = trunk.features[:3](torch.randn(5, 1, 28, 28))
+    # Batch statistics of the 13x13 pooled maps: mean 0, variance 1 per channel.
+    torch.testing.assert_close(out.mean((0, 2, 3)), torch.zeros(4), atol=1e-5, rtol=0)
+    assert out.shape == (5, 4, 13, 13)

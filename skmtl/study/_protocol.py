@@ -137,7 +137,6 @@ def run_study(
     lr : float, default=None
         Learning rate (the peak rate with a one-cycle schedule); ``None``
         takes the recipe's, 1e-3 (original) or 3e-3 (modern).
-        Adam's learning rate (beta1 = 0.5, as in the original study).
 
     device : str, default="cpu"
         Torch device.
