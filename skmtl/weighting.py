@@ -15,7 +15,10 @@ epoch, the history records the strategy's task weights as ``loss_weight_<task>``
 :class:`UncertaintyWeighting` its ``log_variance_<task>``.
 """
 
+import inspect
+
 import numpy as np
+import sklearn
 import torch
 from skorch.callbacks import Callback
 from torch import nn
@@ -79,6 +82,26 @@ class LossWeighting(Callback):
         for key, values in self.state(net).items():
             for name, value in zip(net.task_names, values):
                 net.history.record(f"{key}_{name}", value)
+
+    def __repr__(self):
+        # As scikit-learn estimators print, so that cv_results_ reads well:
+        # the constructor's parameters, only those changed unless
+        # sklearn.set_config(print_changed_only=False). skorch's get_params
+        # would also list private state, hence the signature.
+        changed_only = sklearn.get_config()["print_changed_only"]
+        shown = []
+        for name, param in inspect.signature(type(self).__init__).parameters.items():
+            if name == "self" or param.kind in (
+                param.VAR_POSITIONAL,
+                param.VAR_KEYWORD,
+            ):
+                continue
+            value = getattr(self, name, param.default)
+            default = param.default
+            if changed_only and (value is default or repr(value) == repr(default)):
+                continue
+            shown.append(f"{name}={value!r}")
+        return f"{type(self).__name__}({', '.join(shown)})"
 
 
 class FixedWeights(LossWeighting):
