@@ -1,6 +1,7 @@
 """The scikit-learn face of skmtl: validation, label encoding, predict and score."""
 
 import copy
+import inspect
 import warnings
 from contextlib import contextmanager
 from numbers import Integral, Real
@@ -91,8 +92,9 @@ class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
         The shared part of the network. ``"mlp"`` is a
         :class:`~skmtl.modules.MLP`, ``"cnn"`` a :class:`~skmtl.modules.CNN`
         reading each row as an image; both get ``in_features`` from the data.
-        A module class is instantiated with the ``trunk__*`` parameters only;
-        an instance is copied at fit. Any trunk must map ``(n, n_features)``
+        A module class is instantiated with the ``trunk__*`` parameters, and
+        ``in_features`` too when its ``__init__`` takes a parameter of that
+        name; an instance is copied at fit. Any trunk must map ``(n, n_features)``
         float tensors to ``(n, width)``.
 
     task_weights : array-like of shape (n_tasks,), default=None
@@ -714,6 +716,10 @@ class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
                 )
             return copy.deepcopy(self.trunk)
         if isinstance(self.trunk, type) and issubclass(self.trunk, torch.nn.Module):
+            # As the built-in trunks, a class asking for in_features gets the
+            # data's width, unless trunk__in_features sets it.
+            if "in_features" in inspect.signature(self.trunk).parameters:
+                params = {"in_features": n_features, **params}
             return self.trunk(**params)
         raise TypeError(
             "trunk must be 'mlp', 'cnn', a torch.nn.Module class or instance; "
