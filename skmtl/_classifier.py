@@ -33,11 +33,11 @@ from ._targets import (
     check_task_names,
     class_weights,
     encode_targets,
-    missing_mask,
     task_names,
 )
 from .augmentation import ImageAugmentation
 from .callbacks import FitLRScheduler, ToleranceStopping
+from .metrics import subset_accuracy_score
 from .modules import CNN, MLP, MultiTaskModule
 from .weighting import NAMES, LossWeighting, make_loss_weighting
 
@@ -666,19 +666,9 @@ class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
                 f"y has {Y.shape[1]} tasks, but the model was fitted on "
                 f"{Y_pred.shape[1]}."
             )
-        present = ~np.column_stack([missing_mask(c, self.missing_label) for c in Y.T])
-        right = np.ones(Y.shape, dtype=bool)
-        right[present] = Y[present] == Y_pred[present]
-        rows = present.any(axis=1)
-        weights = np.ones(len(Y))
-        if sample_weight is not None:
-            weights = _check_sample_weight(sample_weight, Y, ensure_non_negative=True)
-        if not weights[rows].sum() > 0:
-            raise ValueError(
-                "score needs a row with a label and a positive weight; every "
-                "label is missing or every weight is 0."
-            )
-        return float(np.average(right[rows].all(axis=1), weights=weights[rows]))
+        return subset_accuracy_score(
+            Y, Y_pred, sample_weight=sample_weight, missing_label=self.missing_label
+        )
 
     @property
     def _multi_output(self):
