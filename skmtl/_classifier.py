@@ -107,8 +107,9 @@ class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
         ``"dwa"``, ``"gradnorm"``, ``"random"`` for loss weighting; ``"upgrad"``,
         ``"pcgrad"``, ``"mgda"``, ``"cagrad"``, ``"dualproj"``, ``"imtlg"``,
         ``"aligned_mtl"``, ``"mean"`` for gradient aggregation on the trunk with
-        torchjd; or a strategy object such as ``GradNorm(alpha=0.5)``, whose
-        parameters are searchable as ``loss_weighting__alpha``.
+        torchjd (``pip install 'skmtl[jd]'``); or a strategy object such as
+        ``GradNorm(alpha=0.5)``, whose parameters are searchable as
+        ``loss_weighting__alpha``.
 
     missing_label : scalar, default=None
         The marker of a missing label in ``y``, such as ``-1``, ``""`` or

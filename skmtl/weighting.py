@@ -22,8 +22,8 @@ import sklearn
 import torch
 from skorch.callbacks import Callback
 from torch import nn
-from torchjd import aggregation
-from torchjd.autojac import jac_to_grad, mtl_backward
+
+from ._optional import import_optional
 
 __all__ = [
     "NAMES",
@@ -352,6 +352,7 @@ class GradientAggregation(_PerBatchWeights):
     min-norm point of their hull, UPGrad projects onto the dual cone, ...). Each
     head gets its own task's gradient. Computed by
     :func:`torchjd.autojac.mtl_backward` and :func:`torchjd.autojac.jac_to_grad`.
+    It needs torchjd, an optional dependency: ``pip install 'skmtl[jd]'``.
 
     Parameters
     ----------
@@ -373,6 +374,7 @@ class GradientAggregation(_PerBatchWeights):
         self.aggregator = aggregator
 
     def initialize(self):
+        _autojac()  # fails at fit, not at the first batch, without torchjd
         self.aggregator_ = _make_aggregator(self.aggregator)
         return self
 
@@ -403,12 +405,13 @@ class GradientAggregation(_PerBatchWeights):
         active = [t for t, here in enumerate(present.tolist()) if here]
         if not active:
             return torch.stack(task_losses.losses).sum().detach()
-        mtl_backward(
+        autojac = _autojac()
+        autojac.mtl_backward(
             [task_losses.losses[t] for t in active],
             features=self._features,
             shared_params=shared,
         )
-        weights = jac_to_grad(shared, self.aggregator_)
+        weights = autojac.jac_to_grad(shared, self.aggregator_)
         if weights is not None:
             row = torch.full(present.shape, torch.nan, device=weights.device)
             row[active] = weights.detach().to(row)
@@ -482,7 +485,13 @@ def _make_aggregator(aggregator):
             f"{sorted(_AGGREGATORS)} or a torchjd aggregator."
         )
     name, params = _AGGREGATORS[aggregator]
+    aggregation = import_optional("torchjd.aggregation", "GradientAggregation")
     return getattr(aggregation, name)(**params)
+
+
+def _autojac():
+    # torchjd is an optional dependency, imported when a strategy needs it.
+    return import_optional("torchjd.autojac", "GradientAggregation")
 
 
 def _trunk(net, who="This strategy"):
