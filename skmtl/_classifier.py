@@ -1,6 +1,7 @@
 """The scikit-learn face of skmtl: validation, label encoding, predict and score."""
 
 import copy
+import inspect
 import warnings
 from contextlib import contextmanager
 from numbers import Integral, Real
@@ -32,11 +33,11 @@ from ._targets import (
     check_task_names,
     class_weights,
     encode_targets,
-    missing_mask,
     task_names,
 )
 from .augmentation import ImageAugmentation
 from .callbacks import FitLRScheduler, ToleranceStopping
+from .metrics import subset_accuracy_score
 from .modules import CNN, MLP, MultiTaskModule
 from .weighting import NAMES, LossWeighting, make_loss_weighting
 
@@ -91,8 +92,9 @@ class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
         The shared part of the network. ``"mlp"`` is a
         :class:`~skmtl.modules.MLP`, ``"cnn"`` a :class:`~skmtl.modules.CNN`
         reading each row as an image; both get ``in_features`` from the data.
-        A module class is instantiated with the ``trunk__*`` parameters only;
-        an instance is copied at fit. Any trunk must map ``(n, n_features)``
+        A module class is instantiated with the ``trunk__*`` parameters, and
+        ``in_features`` too when its ``__init__`` takes a parameter of that
+        name; an instance is copied at fit. Any trunk must map ``(n, n_features)``
         float tensors to ``(n, width)``.
 
     task_weights : array-like of shape (n_tasks,), default=None
@@ -105,8 +107,9 @@ class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
         ``"dwa"``, ``"gradnorm"``, ``"random"`` for loss weighting; ``"upgrad"``,
         ``"pcgrad"``, ``"mgda"``, ``"cagrad"``, ``"dualproj"``, ``"imtlg"``,
         ``"aligned_mtl"``, ``"mean"`` for gradient aggregation on the trunk with
-        torchjd; or a strategy object such as ``GradNorm(alpha=0.5)``, whose
-        parameters are searchable as ``loss_weighting__alpha``.
+        torchjd (``pip install 'skmtl[jd]'``); or a strategy object such as
+        ``GradNorm(alpha=0.5)``, whose parameters are searchable as
+        ``loss_weighting__alpha``.
 
     missing_label : scalar, default=None
         The marker of a missing label in ``y``, such as ``-1``, ``""`` or
@@ -664,19 +667,9 @@ class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
                 f"y has {Y.shape[1]} tasks, but the model was fitted on "
                 f"{Y_pred.shape[1]}."
             )
-        present = ~np.column_stack([missing_mask(c, self.missing_label) for c in Y.T])
-        right = np.ones(Y.shape, dtype=bool)
-        right[present] = Y[present] == Y_pred[present]
-        rows = present.any(axis=1)
-        weights = np.ones(len(Y))
-        if sample_weight is not None:
-            weights = _check_sample_weight(sample_weight, Y, ensure_non_negative=True)
-        if not weights[rows].sum() > 0:
-            raise ValueError(
-                "score needs a row with a label and a positive weight; every "
-                "label is missing or every weight is 0."
-            )
-        return float(np.average(right[rows].all(axis=1), weights=weights[rows]))
+        return subset_accuracy_score(
+            Y, Y_pred, sample_weight=sample_weight, missing_label=self.missing_label
+        )
 
     @property
     def _multi_output(self):
@@ -714,6 +707,10 @@ class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
                 )
             return copy.deepcopy(self.trunk)
         if isinstance(self.trunk, type) and issubclass(self.trunk, torch.nn.Module):
+            # As the built-in trunks, a class asking for in_features gets the
+            # data's width, unless trunk__in_features sets it.
+            if "in_features" in inspect.signature(self.trunk).parameters:
+                params = {"in_features": n_features, **params}
             return self.trunk(**params)
         raise TypeError(
             "trunk must be 'mlp', 'cnn', a torch.nn.Module class or instance; "

@@ -1,20 +1,112 @@
-"""Per-task scorers for multi-output classifiers, for ``scoring=`` in model selection.
+"""Scorers for multi-output classifiers, for ``scoring=`` in model selection.
 
-They score any classifier whose ``predict`` returns one column per task and whose
-``predict_proba`` returns one array per task: :class:`~skmtl.MultiTaskClassifier`,
+The per-task scorers score any classifier whose ``predict`` returns one column
+per task and whose ``predict_proba`` returns one array per task:
+:class:`~skmtl.MultiTaskClassifier`,
 :class:`~sklearn.multioutput.MultiOutputClassifier`, or a pipeline ending in
 either, so that multi-task and single-task models are compared with the same
-scorers on the same folds.
+scorers on the same folds. :data:`subset_accuracy_scorer` scores every model
+whose ``predict`` returns one column per task, natively multi-output ones too
+(:class:`~sklearn.ensemble.RandomForestClassifier`,
+:class:`~sklearn.neighbors.KNeighborsClassifier`), which scikit-learn's
+``"accuracy"`` refuses on multiclass-multioutput targets.
 """
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.metrics import check_scoring
-from sklearn.utils import _safe_indexing
+from sklearn.metrics import check_scoring, make_scorer
+from sklearn.utils import _safe_indexing, check_consistent_length
+from sklearn.utils.validation import _check_sample_weight
 
 from ._targets import missing_mask
 
-__all__ = ["task_scorer", "mean_task_scorer"]
+__all__ = [
+    "mean_task_scorer",
+    "subset_accuracy_score",
+    "subset_accuracy_scorer",
+    "task_scorer",
+]
+
+
+def subset_accuracy_score(Y_true, Y_pred, *, sample_weight=None, missing_label=None):
+    """Subset accuracy: the fraction of rows with every labelled task right.
+
+    The score of :meth:`skmtl.MultiTaskClassifier.score` and of
+    :class:`~sklearn.multioutput.MultiOutputClassifier`, as a metric: with no
+    missing label, scikit-learn's :func:`~sklearn.metrics.accuracy_score` on
+    multilabel data, for multiclass labels of any type too.
+
+    Parameters
+    ----------
+    Y_true : array-like of shape (n_samples, n_tasks) or (n_samples,)
+        True labels, one column per task; a 1-D array is a single task.
+
+    Y_pred : array-like of shape (n_samples, n_tasks) or (n_samples,)
+        Predicted labels, as ``Y_true``.
+
+    sample_weight : array-like of shape (n_samples,), default=None
+        Weights of the rows.
+
+    missing_label : scalar, default=None
+        The marker of a missing label in ``Y_true`` (``-1``, ``""``,
+        ``np.nan``, which also matches None and pandas' NA): a row counts as
+        right when its labelled tasks are, and rows with no label are left out.
+
+    Returns
+    -------
+    score : float
+        The weighted fraction of the rows with a label whose labelled tasks
+        are all predicted right.
+
+    See Also
+    --------
+    subset_accuracy_scorer : This score as a scorer, for ``scoring=``.
+    task_scorer : The score of one task.
+
+    Examples
+    --------
+    >>> from skmtl.metrics import subset_accuracy_score
+    >>> Y_true = [[0, "a"], [1, "b"], [2, "b"]]
+    >>> Y_pred = [[0, "a"], [1, "a"], [2, "b"]]
+    >>> round(subset_accuracy_score(Y_true, Y_pred), 3)
+    0.667
+    >>> Y_true = [[0, "a"], [1, ""], [2, "b"]]
+    >>> subset_accuracy_score(Y_true, Y_pred, missing_label="")
+    1.0
+    """
+    Y_true = _as_columns(Y_true, "Y_true")
+    Y_pred = _as_columns(Y_pred, "Y_pred")
+    check_consistent_length(Y_true, Y_pred)
+    if Y_true.shape[1] != Y_pred.shape[1]:
+        raise ValueError(
+            f"Y_true has {Y_true.shape[1]} tasks (columns) but Y_pred has "
+            f"{Y_pred.shape[1]}."
+        )
+    present = ~np.column_stack(
+        [missing_mask(column, missing_label) for column in Y_true.T]
+    )
+    right = np.ones(Y_true.shape, dtype=bool)
+    right[present] = Y_true[present] == Y_pred[present]
+    rows = present.any(axis=1)
+    weights = _check_sample_weight(sample_weight, Y_true, ensure_non_negative=True)
+    if not weights[rows].sum() > 0:
+        raise ValueError(
+            "Subset accuracy needs a row with a label and a positive weight; "
+            "every label is missing or every weight is 0."
+        )
+    return float(np.average(right[rows].all(axis=1), weights=weights[rows]))
+
+
+subset_accuracy_scorer = make_scorer(subset_accuracy_score)
+"""Scorer of :func:`subset_accuracy_score`, for ``scoring=``.
+
+``scorer(estimator, X, Y)`` scores any classifier whose ``predict`` returns one
+column per task: :class:`~skmtl.MultiTaskClassifier`,
+:class:`~sklearn.multioutput.MultiOutputClassifier`, natively multi-output
+estimators such as :class:`~sklearn.ensemble.RandomForestClassifier`, and
+pipelines ending in them. With missing labels, make one with
+``make_scorer(subset_accuracy_score, missing_label=np.nan)``.
+"""
 
 
 def task_scorer(task, scoring="accuracy", *, missing_label=None):
@@ -146,6 +238,19 @@ class _TaskView(ClassifierMixin, BaseEstimator):
 
     def predict_proba(self, X):
         return self.estimator.predict_proba(X)[self.task]
+
+
+def _as_columns(Y, name):
+    """Labels as a 2-D array, one column per task, of any label type."""
+    Y = np.asarray(Y)
+    if Y.ndim == 1:
+        Y = Y.reshape(-1, 1)
+    if Y.ndim != 2:
+        raise ValueError(
+            f"{name} must have shape (n_samples, n_tasks) or (n_samples,); got "
+            f"shape {Y.shape}."
+        )
+    return Y
 
 
 def _label_columns(y):

@@ -15,12 +15,15 @@ epoch, the history records the strategy's task weights as ``loss_weight_<task>``
 :class:`UncertaintyWeighting` its ``log_variance_<task>``.
 """
 
+import inspect
+
 import numpy as np
+import sklearn
 import torch
 from skorch.callbacks import Callback
 from torch import nn
-from torchjd import aggregation
-from torchjd.autojac import jac_to_grad, mtl_backward
+
+from ._optional import import_optional
 
 __all__ = [
     "NAMES",
@@ -79,6 +82,26 @@ class LossWeighting(Callback):
         for key, values in self.state(net).items():
             for name, value in zip(net.task_names, values):
                 net.history.record(f"{key}_{name}", value)
+
+    def __repr__(self):
+        # As scikit-learn estimators print, so that cv_results_ reads well:
+        # the constructor's parameters, only those changed unless
+        # sklearn.set_config(print_changed_only=False). skorch's get_params
+        # would also list private state, hence the signature.
+        changed_only = sklearn.get_config()["print_changed_only"]
+        shown = []
+        for name, param in inspect.signature(type(self).__init__).parameters.items():
+            if name == "self" or param.kind in (
+                param.VAR_POSITIONAL,
+                param.VAR_KEYWORD,
+            ):
+                continue
+            value = getattr(self, name, param.default)
+            default = param.default
+            if changed_only and (value is default or repr(value) == repr(default)):
+                continue
+            shown.append(f"{name}={value!r}")
+        return f"{type(self).__name__}({', '.join(shown)})"
 
 
 class FixedWeights(LossWeighting):
@@ -329,6 +352,7 @@ class GradientAggregation(_PerBatchWeights):
     min-norm point of their hull, UPGrad projects onto the dual cone, ...). Each
     head gets its own task's gradient. Computed by
     :func:`torchjd.autojac.mtl_backward` and :func:`torchjd.autojac.jac_to_grad`.
+    It needs torchjd, an optional dependency: ``pip install 'skmtl[jd]'``.
 
     Parameters
     ----------
@@ -350,6 +374,7 @@ class GradientAggregation(_PerBatchWeights):
         self.aggregator = aggregator
 
     def initialize(self):
+        _autojac()  # fails at fit, not at the first batch, without torchjd
         self.aggregator_ = _make_aggregator(self.aggregator)
         return self
 
@@ -380,12 +405,13 @@ class GradientAggregation(_PerBatchWeights):
         active = [t for t, here in enumerate(present.tolist()) if here]
         if not active:
             return torch.stack(task_losses.losses).sum().detach()
-        mtl_backward(
+        autojac = _autojac()
+        autojac.mtl_backward(
             [task_losses.losses[t] for t in active],
             features=self._features,
             shared_params=shared,
         )
-        weights = jac_to_grad(shared, self.aggregator_)
+        weights = autojac.jac_to_grad(shared, self.aggregator_)
         if weights is not None:
             row = torch.full(present.shape, torch.nan, device=weights.device)
             row[active] = weights.detach().to(row)
@@ -459,7 +485,13 @@ def _make_aggregator(aggregator):
             f"{sorted(_AGGREGATORS)} or a torchjd aggregator."
         )
     name, params = _AGGREGATORS[aggregator]
+    aggregation = import_optional("torchjd.aggregation", "GradientAggregation")
     return getattr(aggregation, name)(**params)
+
+
+def _autojac():
+    # torchjd is an optional dependency, imported when a strategy needs it.
+    return import_optional("torchjd.autojac", "GradientAggregation")
 
 
 def _trunk(net, who="This strategy"):

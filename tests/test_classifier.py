@@ -191,6 +191,32 @@ def test_user_module_class_as_trunk(data):
     assert clf.net_.module_.heads[0][-1].in_features == 7
 
 
+class _WidthTrunk(torch.nn.Module):
+    """A trunk that, like the built-in ones, asks for the data's width."""
+
+    def __init__(self, in_features, width=3):
+        super().__init__()
+        self.linear = torch.nn.Linear(in_features, width)
+
+    def forward(self, X):
+        return torch.tanh(self.linear(X))
+
+
+def test_user_module_class_gets_in_features_when_it_asks(data):
+    X, Y = data
+    clf = _fast(trunk=_WidthTrunk, trunk__width=5).fit(X, Y)
+    assert clf.net_.module_.trunk.linear.in_features == X.shape[1]
+    assert clf.net_.module_.trunk.linear.out_features == 5
+    assert "trunk__in_features" not in clf.get_params()
+
+
+def test_trunk_in_features_given_explicitly_wins(data):
+    X, Y = data
+    clf = _fast(trunk=_WidthTrunk, trunk__in_features=X.shape[1] + 1)
+    with pytest.raises(ValueError, match="The trunk _WidthTrunk cannot take"):
+        clf.fit(X, Y)
+
+
 def test_user_module_instance_as_trunk_is_copied_not_trained(data):
     X, Y = data
     trunk = _TinyTrunk()

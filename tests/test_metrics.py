@@ -1,14 +1,20 @@
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.ensemble import RandomForestClassifier
 from sklearn.metrics import balanced_accuracy_score, log_loss, make_scorer
-from sklearn.model_selection import cross_validate
+from sklearn.model_selection import KFold, cross_val_score, cross_validate
 from sklearn.multioutput import MultiOutputClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from skmtl import MultiTaskClassifier
-from skmtl.metrics import mean_task_scorer, task_scorer
+from skmtl.metrics import (
+    mean_task_scorer,
+    subset_accuracy_score,
+    subset_accuracy_scorer,
+    task_scorer,
+)
 
 
 @pytest.fixture(scope="module")
@@ -130,3 +136,87 @@ def test_task_scorer_weights_follow_the_kept_rows(fitted):
     right = clf.predict(X)[:, 1] == Y["group"].to_numpy()
     expected = np.average(right[labelled], weights=weights[labelled])
     assert score == pytest.approx(expected)
+
+
+# Three rows of two tasks: the first all right, the second wrong on the group,
+# the third wrong on the item.
+_Y_TRUE = np.array([[0, "a"], [1, "b"], [2, "b"]], dtype=object)
+_Y_PRED = np.array([[0, "a"], [1, "a"], [3, "b"]], dtype=object)
+
+
+def test_subset_accuracy_counts_rows_with_every_task_right():
+    assert subset_accuracy_score(_Y_TRUE, _Y_PRED) == pytest.approx(1 / 3)
+    assert subset_accuracy_score(_Y_TRUE, _Y_TRUE) == 1.0
+    weights = [1.0, 0.0, 3.0]
+    assert subset_accuracy_score(
+        _Y_TRUE, _Y_PRED, sample_weight=weights
+    ) == pytest.approx(1 / 4)
+    # One task, as a 1-D array or one column: plain accuracy.
+    assert subset_accuracy_score([0, 1, 2], [0, 1, 1]) == pytest.approx(2 / 3)
+    assert subset_accuracy_score([[0], [1]], [[0], [0]]) == 0.5
+
+
+def test_subset_accuracy_skips_missing_labels():
+    Y_true = np.array([[0, np.nan], [np.nan, np.nan], [2, 1.0], [1, 0.0]])
+    Y_pred = np.array([[0, 5.0], [9, 9.0], [2, 0.0], [1, 0.0]])
+    # Row 0 is right on its one label, row 1 has none and is left out.
+    score = subset_accuracy_score(Y_true, Y_pred, missing_label=np.nan)
+    assert score == pytest.approx(2 / 3)
+    # The group's wrong predictions fall where it is unlabelled.
+    Y_true = np.array([[0, "a"], [1, ""], [3, ""]], dtype=object)
+    assert subset_accuracy_score(Y_true, _Y_PRED, missing_label="") == 1.0
+    assert subset_accuracy_score(Y_true, _Y_PRED) == pytest.approx(1 / 3)
+    with pytest.raises(ValueError, match="every label is missing"):
+        subset_accuracy_score([[np.nan]], [[1.0]], missing_label=np.nan)
+
+
+def test_subset_accuracy_matches_the_classifier_score(fitted):
+    clf, X, Y = fitted
+    expected = clf.score(X, Y)
+    assert subset_accuracy_score(Y, clf.predict(X)) == expected
+    assert subset_accuracy_scorer(clf, X, Y) == expected
+
+
+@pytest.mark.parametrize(
+    "Y_true, Y_pred, match",
+    [
+        (np.zeros((3, 2)), np.zeros((4, 2)), "inconsistent numbers of samples"),
+        (np.zeros((3, 2)), np.zeros((3, 3)), "Y_true has 2 tasks .* Y_pred has 3"),
+        (np.zeros((3, 2, 1)), np.zeros((3, 2)), "Y_true must have shape"),
+        (np.zeros((3, 2)), np.zeros(3), "Y_true has 2 tasks .* Y_pred has 1"),
+    ],
+)
+def test_subset_accuracy_shape_errors(Y_true, Y_pred, match):
+    with pytest.raises(ValueError, match=match):
+        subset_accuracy_score(Y_true, Y_pred)
+
+
+def test_subset_accuracy_sample_weight_errors():
+    with pytest.raises(ValueError, match="sample_weight.shape == \\(2,\\)"):
+        subset_accuracy_score(_Y_TRUE, _Y_PRED, sample_weight=[1, 2])
+    with pytest.raises(ValueError, match="Negative values"):
+        subset_accuracy_score(_Y_TRUE, _Y_PRED, sample_weight=[1, -1, 1])
+
+
+def test_subset_accuracy_scorer_compares_native_multi_output_models(two_tasks):
+    X, Y, _, _ = two_tasks
+    forest = RandomForestClassifier(n_estimators=10, random_state=0)
+    # scikit-learn's accuracy refuses multiclass-multioutput targets.
+    with pytest.raises(ValueError, match="multiclass-multioutput"):
+        cross_val_score(forest, X, Y, cv=3, scoring="accuracy", error_score="raise")
+    # So does the forest's own score, scikit-learn's accuracy.
+    with pytest.raises(ValueError, match="multiclass-multioutput"):
+        cross_val_score(forest, X, Y, cv=3, error_score="raise")
+    scores = cross_val_score(forest, X, Y, cv=3, scoring=subset_accuracy_scorer)
+    cv = KFold(3)  # cross_val_score's splits for these targets
+    expected = [
+        np.mean(np.all(forest.fit(X[tr], Y[tr]).predict(X[te]) == Y[te], axis=1))
+        for tr, te in cv.split(X)
+    ]
+    np.testing.assert_allclose(scores, expected)
+    assert np.all((scores > 0.5) & (scores <= 1))
+    mtl = MultiTaskClassifier(max_epochs=3, lr=0.01, batch_size=32, random_state=0)
+    np.testing.assert_allclose(
+        cross_val_score(mtl, X, Y, cv=3, scoring=subset_accuracy_scorer),
+        cross_val_score(mtl, X, Y, cv=3),
+    )

@@ -3,6 +3,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+import sklearn
 import torch
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
@@ -226,6 +227,40 @@ def test_strategy_parameters_are_searchable(data):
         cv=2,
     ).fit(X, Y)
     assert len(search.cv_results_["params"]) == 4
+    assert [str(p) for p in search.cv_results_["param_loss_weighting"]] == [
+        "GradNorm()",
+        "GradNorm()",
+        "dwa",
+        "GradientAggregation(aggregator=CAGrad(c=0.2, norm_eps=0.0001))",
+    ]
+
+
+@pytest.mark.parametrize(
+    "strategy, expected",
+    [
+        (GradNorm(), "GradNorm()"),
+        (GradNorm(alpha=0.5), "GradNorm(alpha=0.5)"),
+        (FixedWeights((0.2, 0.8)), "FixedWeights(weights=(0.2, 0.8))"),
+        (DynamicWeightAverage(temperature=3), "DynamicWeightAverage(temperature=3)"),
+        (GradientAggregation("pcgrad"), "GradientAggregation(aggregator='pcgrad')"),
+        (UncertaintyWeighting(), "UncertaintyWeighting()"),
+        (RandomWeighting(), "RandomWeighting()"),
+    ],
+)
+def test_repr_shows_the_changed_constructor_parameters(strategy, expected):
+    assert repr(strategy) == expected
+
+
+def test_repr_shows_every_parameter_when_sklearn_is_told_to():
+    with sklearn.config_context(print_changed_only=False):
+        assert repr(GradNorm()) == "GradNorm(alpha=1.5)"
+        assert repr(UncertaintyWeighting()) == "UncertaintyWeighting()"
+
+
+def test_repr_ignores_fitted_and_private_state(data):
+    X, Y = data
+    clf = _fast(max_epochs=1, loss_weighting="upgrad").fit(X, Y)
+    assert repr(clf.net_.loss_weighting_) == "GradientAggregation()"
 
 
 def test_the_strategy_object_given_is_not_trained(data):

@@ -8,10 +8,8 @@ from pathlib import Path
 
 import numpy as np
 from sklearn.utils import Bunch
-from torchvision.datasets import FashionMNIST
-from torchvision.datasets.mnist import read_image_file, read_label_file
-from torchvision.datasets.utils import check_integrity
 
+from .._optional import import_optional
 from ._base import get_data_home
 
 ITEMS = [
@@ -31,11 +29,14 @@ GROUPS = ["shoes", "gendered", "unisex"]
 ITEM_TO_GROUP = np.array([2, 2, 2, 1, 2, 0, 1, 0, 1, 0], dtype=np.int64)
 
 # The four files, as torchvision names them: "<name>.gz" is the original archive.
-_FILES = [archive.removesuffix(".gz") for archive, _ in FashionMNIST.resources]
 _SPLIT_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
+_FILES = [*_SPLIT_FILES["train"], *_SPLIT_FILES["test"]]
+# The pixel columns of as_frame=True, named as in OpenML's Fashion-MNIST.
+FEATURE_NAMES = [f"pixel{i}" for i in range(1, 28 * 28 + 1)]
+TARGET_NAMES = ["item", "group"]
 
 DESCR = """\
 .. _fashion_mnist_dataset:
@@ -78,7 +79,7 @@ images).
 
 
 def load_fashion_mnist(
-    *, subset="train", data_home=None, download=True, return_X_y=False
+    *, subset="train", data_home=None, download=True, return_X_y=False, as_frame=False
 ):
     """Load Fashion-MNIST with two targets: the item and its group.
 
@@ -88,6 +89,8 @@ def load_fashion_mnist(
     ``.gz`` archives. When it may be written to, torchvision decompresses the
     archives there, once; when it is read-only, it decompresses copies of them into
     a temporary folder, on each call, and nothing is written into ``data_home``.
+    Loading needs torchvision, and ``as_frame=True`` pandas, optional
+    dependencies: ``pip install 'skmtl[datasets]'``.
 
     Read more in the ``DESCR`` of the returned Bunch.
 
@@ -108,16 +111,27 @@ def load_fashion_mnist(
     return_X_y : bool, default=False
         If True, return ``(data, target)`` instead of a Bunch.
 
+    as_frame : bool, default=False
+        If True, the data is a pandas DataFrame with one column per pixel
+        (``pixel1`` to ``pixel784``, float32) and the target a DataFrame with
+        one int64 column per task, ``item`` and ``group``, so that estimators
+        and :func:`~skmtl.metrics.task_scorer` know the tasks by name. The
+        Bunch also gets ``frame``, both side by side.
+
     Returns
     -------
     data : :class:`~sklearn.utils.Bunch`
         Dictionary-like object, with the following attributes.
 
-        data : ndarray of shape (n_samples, 784), dtype=float32
-            The images, one row each, with pixel values in [0, 1].
-        target : ndarray of shape (n_samples, 2), dtype=int64
+        data : {ndarray, DataFrame} of shape (n_samples, 784)
+            The images, one row each, with float32 pixel values in [0, 1].
+        target : {ndarray, DataFrame} of shape (n_samples, 2), dtype=int64
             Column 0 is the ``item`` code (0-9), column 1 the ``group`` code
             (0-2).
+        frame : DataFrame of shape (n_samples, 786)
+            Only with ``as_frame=True``: the data, then the target.
+        feature_names : list of str
+            The names of the pixel columns: ``["pixel1", ..., "pixel784"]``.
         target_names : list of str
             The names of the tasks: ``["item", "group"]``.
         target_classes : dict of str to list of str
@@ -128,12 +142,14 @@ def load_fashion_mnist(
             The description of the data set.
 
     (data, target) : tuple if ``return_X_y`` is True
-        The arrays described above.
+        The arrays, or DataFrames, described above.
 
     Raises
     ------
     FileNotFoundError
         If the files are not there and cannot be downloaded.
+    ImportError
+        If torchvision, or pandas with ``as_frame=True``, is not installed.
     ValueError
         If a decompressed file is corrupt.
 
@@ -148,9 +164,15 @@ def load_fashion_mnist(
     >>> X, Y = load_fashion_mnist(return_X_y=True)  # doctest: +SKIP
     >>> X.shape  # doctest: +SKIP
     (60000, 784)
+    >>> X, Y = load_fashion_mnist(return_X_y=True, as_frame=True)  # doctest: +SKIP
+    >>> list(Y.columns)  # doctest: +SKIP
+    ['item', 'group']
     """
     if subset not in ("train", "test", "all"):
         raise ValueError(f"subset must be 'train', 'test' or 'all', got {subset!r}.")
+    import_optional("torchvision", "load_fashion_mnist")
+    if as_frame:
+        pd = import_optional("pandas", "load_fashion_mnist(as_frame=True)")
     splits = ["train", "test"] if subset == "all" else [subset]
     with _raw_folder(get_data_home(data_home), download) as raw:
         images, items = zip(*[_read_split(raw, split) for split in splits], strict=True)
@@ -159,12 +181,25 @@ def load_fashion_mnist(
     data /= 255
     item = np.concatenate(items).astype(np.int64)
     target = np.column_stack([item, ITEM_TO_GROUP[item]])
+    frame = None
+    if as_frame:
+        # As scikit-learn's loaders: data and target are the frame's columns.
+        frame = pd.concat(
+            [
+                pd.DataFrame(data, columns=FEATURE_NAMES, copy=False),
+                pd.DataFrame(target, columns=TARGET_NAMES, copy=False),
+            ],
+            axis=1,
+        )
+        data, target = frame[FEATURE_NAMES], frame[TARGET_NAMES]
     if return_X_y:
         return data, target
     return Bunch(
         data=data,
         target=target,
-        target_names=["item", "group"],
+        frame=frame,
+        feature_names=list(FEATURE_NAMES),
+        target_names=list(TARGET_NAMES),
         target_classes={"item": list(ITEMS), "group": list(GROUPS)},
         item_to_group=ITEM_TO_GROUP.copy(),
         DESCR=DESCR,
@@ -174,6 +209,9 @@ def load_fashion_mnist(
 @contextlib.contextmanager
 def _raw_folder(data_home, download):
     """Yield a folder that holds the four decompressed files."""
+    from torchvision.datasets import FashionMNIST
+    from torchvision.datasets.utils import check_integrity
+
     raw = data_home / "FashionMNIST" / "raw"
     if all((raw / name).is_file() for name in _FILES):
         yield raw
@@ -202,6 +240,8 @@ def _raw_folder(data_home, download):
 
 def _fetch(root, raw, download):
     """Have torchvision download, check and decompress the files under ``root``."""
+    from torchvision.datasets import FashionMNIST
+
     try:
         # This also reads the test split, which is small; we read the files later.
         FashionMNIST(root, train=False, download=True)
@@ -237,6 +277,8 @@ def _not_found(raw, download):
 
 def _read_split(raw, split):
     """Read the images and labels of one split, checking that they match."""
+    from torchvision.datasets.mnist import read_image_file, read_label_file
+
     image_file, label_file = (raw / name for name in _SPLIT_FILES[split])
     images = _read_idx(image_file, read_image_file)
     labels = _read_idx(label_file, read_label_file)

@@ -2,15 +2,19 @@ import gzip
 import re
 import shutil
 import struct
+import sys
 from pathlib import Path
 from urllib.error import URLError
 
 import numpy as np
+import pandas as pd
 import pytest
 from numpy.testing import assert_array_equal
 from torchvision.datasets import FashionMNIST
 
+from skmtl import MultiTaskClassifier
 from skmtl.datasets import get_data_home, load_fashion_mnist
+from skmtl.metrics import task_scorer
 
 FILES = [
     "train-images-idx3-ubyte",
@@ -154,6 +158,51 @@ def test_return_X_y(small_home):
     X, Y = load_fashion_mnist(data_home=small_home, return_X_y=True)
     assert_array_equal(X, bunch.data)
     assert_array_equal(Y, bunch.target)
+
+
+def test_as_frame(small_home):
+    arrays = load_fashion_mnist(data_home=small_home)
+    bunch = load_fashion_mnist(data_home=small_home, as_frame=True)
+
+    assert isinstance(bunch.data, pd.DataFrame)
+    assert isinstance(bunch.target, pd.DataFrame)
+    assert list(bunch.data.columns) == bunch.feature_names == arrays.feature_names
+    assert bunch.feature_names[0] == "pixel1" and bunch.feature_names[-1] == "pixel784"
+    assert list(bunch.target.columns) == bunch.target_names == ["item", "group"]
+    assert (bunch.data.dtypes == np.float32).all()
+    assert (bunch.target.dtypes == np.int64).all()
+    assert_array_equal(bunch.data.to_numpy(), arrays.data)
+    assert_array_equal(bunch.target.to_numpy(), arrays.target)
+    assert list(bunch.frame.columns) == bunch.feature_names + bunch.target_names
+    assert_array_equal(bunch.frame[["item", "group"]], arrays.target)
+    assert arrays.frame is None  # as scikit-learn's loaders without as_frame
+
+
+def test_as_frame_return_X_y(small_home):
+    X, Y = load_fashion_mnist(data_home=small_home, return_X_y=True, as_frame=True)
+    assert isinstance(X, pd.DataFrame) and isinstance(Y, pd.DataFrame)
+    assert X.shape == (5, 784) and list(Y.columns) == ["item", "group"]
+
+
+@pytest.mark.parametrize(
+    "module, params, match",
+    [
+        (
+            "torchvision",
+            {},
+            r"load_fashion_mnist needs torchvision: .*skmtl\[datasets\]",
+        ),
+        (
+            "pandas",
+            {"as_frame": True},
+            r"load_fashion_mnist\(as_frame=True\) needs pandas: .*skmtl\[datasets\]",
+        ),
+    ],
+)
+def test_missing_optional_dependency(small_home, monkeypatch, module, params, match):
+    monkeypatch.setitem(sys.modules, module, None)  # as if not installed
+    with pytest.raises(ImportError, match=match):
+        load_fashion_mnist(data_home=small_home, **params)
 
 
 @pytest.mark.parametrize("subset", ["training", "TRAIN", None])
@@ -363,6 +412,21 @@ def test_real_data_all_return_X_y(real_train, real_test, fashion_mnist_home):
     assert_array_equal(X[:60_000], real_train.data)
     assert_array_equal(X[60_000:], real_test.data)
     assert_array_equal(Y, np.concatenate([real_train.target, real_test.target]))
+
+
+def test_real_data_as_frame_names_the_tasks_for_scorers(real_test, fashion_mnist_home):
+    X, Y = load_fashion_mnist(
+        subset="test", data_home=fashion_mnist_home, return_X_y=True, as_frame=True
+    )
+    assert_array_equal(Y, real_test.target)
+    X, Y = X[:300], Y[:300]
+    clf = MultiTaskClassifier(max_epochs=2, n_iter_no_change=None, random_state=0)
+    clf.fit(X, Y)
+    assert clf.task_names_ == ["item", "group"]
+    expected = np.mean(clf.predict(X)[:, 1] == Y["group"].to_numpy())
+    assert task_scorer("group")(clf, X, Y) == pytest.approx(expected)
+    # The fitted names serve numpy targets too.
+    assert task_scorer("group")(clf, X, Y.to_numpy()) == pytest.approx(expected)
 
 
 def test_real_archives_in_writable_folder_are_decompressed_there(
