@@ -4,6 +4,7 @@ from ._batching import TensorBatchIterator
 from ._classifier import MultiTaskClassifier
 from ._net import MultiTaskNet, TaskLosses, TaskScores
 from .callbacks import FitLRScheduler, TaskGradientSimilarity, ToleranceStopping
+from .plotting import TrainingHistoryDisplay
 
 __version__ = "0.1.0"
 
@@ -15,6 +16,7 @@ __all__ = [
     "TaskLosses",
     "TaskScores",
     "TensorBatchIterator",
+    "TrainingHistoryDisplay",
     "ToleranceStopping",
     "__version__",
 ]
