@@ -220,7 +220,7 @@ class TrainingHistoryDisplay:
                     f"scores[{key!r}] has shape {values.shape}, but there are "
                     f"{len(epochs)} epochs."
                 )
-        rows = [row for row in _ROWS if row[0] != "weight" or _changes(self, scores)]
+        rows = self._rows(scores)
         shape = (len(rows), len(self.task_names))
         if ax is None:
             import matplotlib.pyplot as plt
@@ -255,8 +255,14 @@ class TrainingHistoryDisplay:
                 panel.grid(alpha=0.3)
         for name, panel in zip(self.task_names, axes[0]):
             panel.set_title(name)
+        from matplotlib.ticker import MaxNLocator
+
         for panel in axes[-1]:
             panel.set_xlabel("epoch")
+            panel.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if rows[-1][0] == "weight":
+            for panel in axes[-1]:
+                panel.ticklabel_format(axis="y", useOffset=False)
 
         self.best_epoch_lines_ = None
         if self.best_epoch is not None:
@@ -276,15 +282,18 @@ class TrainingHistoryDisplay:
             self.figure_.suptitle(f"Training history of {self.estimator_name}")
         return self
 
-
-def _changes(display, scores):
-    """Whether the task weights of some task change over the epochs."""
-    for name in display.task_names:
-        values = scores.get(f"loss_weight_{name}")
-        if values is not None and np.isfinite(values).any():
-            if np.nanmax(values) - np.nanmin(values) > 1e-12 * np.nanmax(abs(values)):
-                return True
-    return False
+    def _rows(self, scores=None):
+        """The rows of panels: loss, accuracy, and the task weights if some
+        task's change over the epochs."""
+        if scores is None:
+            scores = {k: np.asarray(v, dtype=float) for k, v in self.scores.items()}
+        changing = False
+        for name in self.task_names:
+            values = scores.get(f"loss_weight_{name}")
+            if values is not None and np.isfinite(values).any():
+                spread = np.nanmax(values) - np.nanmin(values)
+                changing |= bool(spread > 1e-12 * np.nanmax(abs(values)))
+        return [row for row in _ROWS if row[0] != "weight" or changing]
 
 
 def _task_name(task, names):
