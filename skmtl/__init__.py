@@ -3,18 +3,28 @@
 from ._batching import TensorBatchIterator
 from ._classifier import MultiTaskClassifier
 from ._net import MultiTaskNet, TaskLosses, TaskScores
-from .callbacks import FitLRScheduler, TaskGradientSimilarity, ToleranceStopping
+from .callbacks import (
+    FitLRScheduler,
+    FitProgressBar,
+    TaskGradientSimilarity,
+    TaskPrintLog,
+    ToleranceStopping,
+)
+from .plotting import TrainingHistoryDisplay
 
 __version__ = "0.1.0"
 
 __all__ = [
     "FitLRScheduler",
+    "FitProgressBar",
     "MultiTaskClassifier",
     "MultiTaskNet",
     "TaskGradientSimilarity",
     "TaskLosses",
+    "TaskPrintLog",
     "TaskScores",
     "TensorBatchIterator",
     "ToleranceStopping",
+    "TrainingHistoryDisplay",
     "__version__",
 ]

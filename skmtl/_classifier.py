@@ -36,7 +36,7 @@ from ._targets import (
     task_names,
 )
 from .augmentation import ImageAugmentation
-from .callbacks import FitLRScheduler, ToleranceStopping
+from .callbacks import FitLRScheduler, FitProgressBar, ToleranceStopping
 from .metrics import subset_accuracy_score
 from .modules import CNN, MLP, MultiTaskModule
 from .weighting import NAMES, LossWeighting, make_loss_weighting
@@ -67,8 +67,10 @@ _SCHEDULES = {
 }
 # The augmentations that augment names.
 _AUGMENTATIONS = {"shift": {}, "shift_flip": {"flip": True}}
+# The name of the progress bar's callback (verbose=2).
+_PROGRESS_BAR = "progress_bar"
 # The callbacks that the classifier makes from its own parameters.
-_OWN_CALLBACKS = (_STOPPING, _LR_SCHEDULE)
+_OWN_CALLBACKS = (_STOPPING, _LR_SCHEDULE, _PROGRESS_BAR)
 
 
 class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
@@ -228,7 +230,14 @@ class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
         call draws new shuffles and dropout masks.
 
     verbose : int, default=0
-        Whether skorch prints a table of scores after each epoch.
+        Progress reports, as in scikit-learn: ``0`` prints nothing; ``1``
+        prints a row of scores after each epoch (epoch, training and
+        validation loss, mean accuracy over tasks, and each task's accuracy
+        with 2 or 3 tasks, seconds; see :class:`~skmtl.callbacks.TaskPrintLog`)
+        and why training stopped; ``2`` also draws a progress bar over each
+        epoch's batches with the time left in the epoch (tqdm, on stderr; see
+        :class:`~skmtl.callbacks.FitProgressBar`). Every per-task score is in
+        the history, and plotted by :class:`~skmtl.TrainingHistoryDisplay`.
 
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, dropout, shuffling and the validation
@@ -578,7 +587,9 @@ class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
         return [(_LR_SCHEDULE, callback)]
 
     def _own_callbacks(self):
-        return self._schedule_callbacks() + self._stopping_callbacks()
+        progress = [(_PROGRESS_BAR, FitProgressBar())] if self.verbose >= 2 else []
+        # The bar first, so that it is erased before the others print.
+        return progress + self._schedule_callbacks() + self._stopping_callbacks()
 
     def _net_callbacks(self):
         return copy.deepcopy(self.callbacks or []) + self._own_callbacks()

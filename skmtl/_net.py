@@ -11,6 +11,7 @@ from skorch.dataset import unpack_data
 from skorch.utils import to_tensor
 from torch.utils.data import Subset
 
+from .callbacks import TaskPrintLog
 from .weighting import FixedWeights
 
 __all__ = ["MultiTaskNet", "TaskLosses", "TaskScores"]
@@ -127,11 +128,12 @@ class MultiTaskNet(NeuralNet):
     def _default_callbacks(self):
         defaults = super()._default_callbacks
         strategy = clone(self.loss_weighting or FixedWeights())
-        # Before print_log, so that it shows the scores.
+        # Before print_log, so that it shows the scores; a table that leaves the
+        # per-task scores out, or it grows with the number of tasks.
         return (
             [cb for cb in defaults if cb[0] != "print_log"]
             + [("loss_weighting", strategy), ("task_scores", TaskScores())]
-            + [cb for cb in defaults if cb[0] == "print_log"]
+            + [("print_log", TaskPrintLog())]
         )
 
     def initialize_callbacks(self):

@@ -1,17 +1,30 @@
-"""skorch callbacks for multi-task training: how the tasks' gradients relate, and
-stopping when training has converged."""
+"""skorch callbacks for multi-task training: how the tasks' gradients relate,
+stopping when training has converged, and progress reports that stay readable
+with many tasks."""
 
 import copy
 import numbers
 import time
 
 import torch
-from skorch.callbacks import Callback, EarlyStopping, LRScheduler
+from skorch.callbacks import (
+    Callback,
+    EarlyStopping,
+    LRScheduler,
+    PrintLog,
+    ProgressBar,
+)
 from torch.optim.lr_scheduler import CosineAnnealingLR, OneCycleLR
 
 from .weighting import _trunk
 
-__all__ = ["FitLRScheduler", "TaskGradientSimilarity", "ToleranceStopping"]
+__all__ = [
+    "FitLRScheduler",
+    "FitProgressBar",
+    "TaskGradientSimilarity",
+    "TaskPrintLog",
+    "ToleranceStopping",
+]
 
 
 class TaskGradientSimilarity(Callback):
@@ -289,3 +302,142 @@ class FitLRScheduler(LRScheduler):
         else:
             computed = {}
         return policy(optimizer, **{**computed, **scheduler_kwargs})
+
+
+# The columns of every TaskPrintLog table, in this order, when recorded.
+_SUMMARY_KEYS = ("epoch", "train_loss", "valid_loss", "train_acc", "valid_acc")
+
+
+class TaskPrintLog(PrintLog):
+    """skorch's :class:`~skorch.callbacks.PrintLog`, with a table that stays
+    narrow whatever the number of tasks.
+
+    After each epoch it prints one row of ``epoch``, ``train_loss`` and
+    ``valid_loss`` (the weighted total loss), ``train_acc`` and ``valid_acc``
+    (the mean accuracy over tasks), the other scores of the history that are
+    not per task (e.g. of an ``EpochScoring`` callback), events such as the
+    learning rate, and ``dur``. Per-task values, whose keys end with a task's
+    name (``train_loss_<task>``, ``loss_weight_<task>``,
+    ``grad_cosine_<a>_<b>``, ...), stay in the history and out of the table,
+    except each task's accuracy (validation accuracy where recorded, training
+    accuracy otherwise) when there are between 2 and ``max_task_columns``
+    tasks. Validation columns appear only when validation data are scored.
+    It prints when the net's ``verbose`` is positive (or to a ``sink`` other
+    than ``print``); :class:`~skmtl.MultiTaskNet` uses it as ``"print_log"``.
+
+    Parameters
+    ----------
+    keys_ignored : str or list of str, default=None
+        More history keys to leave out, as in ``PrintLog``.
+
+    sink : callable, default=print
+        Where each line goes, as in ``PrintLog``.
+
+    tablefmt : str, default="simple"
+        The ``tabulate`` format of the table.
+
+    floatfmt : str, default=".4f"
+        The format of the numbers.
+
+    stralign : str, default="right"
+        Alignment of string columns.
+
+    max_task_columns : int, default=3
+        Show one accuracy column per task when there are at most this many
+        tasks (and more than one); 0 never shows them.
+    """
+
+    def __init__(
+        self,
+        keys_ignored=None,
+        sink=print,
+        tablefmt="simple",
+        floatfmt=".4f",
+        stralign="right",
+        max_task_columns=3,
+    ):
+        super().__init__(
+            keys_ignored=keys_ignored,
+            sink=sink,
+            tablefmt=tablefmt,
+            floatfmt=floatfmt,
+            stralign=stralign,
+        )
+        self.max_task_columns = max_task_columns
+
+    def initialize(self):
+        super().initialize()
+        self._task_names = []
+        return self
+
+    def on_epoch_end(self, net, **kwargs):
+        self._task_names = list(getattr(net, "task_names", None) or [])
+        super().on_epoch_end(net, **kwargs)
+
+    def _task_columns(self, keys):
+        """The per-task accuracy columns to show."""
+        names = self._task_names
+        if not 2 <= len(names) <= self.max_task_columns:
+            return []
+        prefix = "valid" if all(f"valid_acc_{t}" in keys for t in names) else "train"
+        return [f"{prefix}_acc_{t}" for t in names if f"{prefix}_acc_{t}" in keys]
+
+    def _sorted_keys(self, keys):
+        keys = list(keys)
+        shown = self._task_columns(keys)
+        suffixes = tuple(f"_{t}" for t in self._task_names)
+        kept = [
+            k
+            for k in super()._sorted_keys(keys)
+            if k in _SUMMARY_KEYS
+            or k in shown
+            or not (k.endswith(suffixes) or k == "grad_similarity_dur")
+        ]
+        first = [k for k in (*_SUMMARY_KEYS, *shown) if k in kept]
+        return first + [k for k in kept if k not in first]
+
+
+class FitProgressBar(ProgressBar):
+    """skorch's :class:`~skorch.callbacks.ProgressBar`, showing the epoch of
+    the ``fit``.
+
+    A tqdm bar over the batches of each epoch, training and validation, with
+    the time elapsed and the estimated time left in the epoch and the last
+    batch's losses, described as ``epoch <k>/<max_epochs>`` counted from the
+    start of this ``fit`` (training may stop before ``max_epochs``). It is
+    erased at the end of each epoch. tqdm writes to stderr.
+    :class:`~skmtl.MultiTaskClassifier` adds it with ``verbose=2``.
+
+    Parameters
+    ----------
+    batches_per_epoch : int or {"auto", "count"}, default="auto"
+        As in ``ProgressBar``; ``"auto"`` counts the batches that the net's
+        iterators make.
+
+    detect_notebook : bool, default=True
+        Whether to draw a notebook widget in Jupyter.
+
+    postfix_keys : list of str, default=None
+        Batch values shown after the bar; ``None``: ``train_loss`` and
+        ``valid_loss``.
+    """
+
+    def on_train_begin(self, net, **kwargs):
+        self._first_epoch = len(net.history)
+
+    def on_epoch_begin(self, net, **kwargs):
+        super().on_epoch_begin(net, **kwargs)
+        epoch = len(net.history) - getattr(self, "_first_epoch", 0)
+        self.pbar_.set_description(f"epoch {epoch}/{net.max_epochs}")
+
+    def on_train_end(self, net, **kwargs):
+        # A callback that stops training skips the last epoch's end: close the
+        # bar here, and keep no tqdm object in a fitted net.
+        bar = vars(self).pop("pbar_", None)
+        if bar is not None:
+            bar.close()
+
+    def _get_batches_per_epoch_phase(self, net, dataset, training):
+        if dataset is None:
+            return 0
+        return len(net.get_iterator(dataset, training=training))

@@ -5,10 +5,12 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
+from skorch.callbacks import Callback, PrintLog
 from skorch.history import History
 from torch import nn
 
 from skmtl import MultiTaskClassifier, TaskGradientSimilarity, TaskLosses
+from skmtl.callbacks import TaskPrintLog
 
 KEYS = ["grad_cosine_task_0_task_1", "grad_conflict_task_0_task_1"]
 
@@ -206,3 +208,45 @@ def test_needs_a_trunk():
     net = SimpleNamespace(module_=nn.Linear(2, 2))
     with pytest.raises(TypeError, match="module_.trunk"):
         TaskGradientSimilarity().initialize().on_train_begin(net)
+
+
+def test_print_log_hides_per_task_keys_and_keeps_other_scores(data):
+    X, Y = data
+    lines = []
+
+    class Score(Callback):
+        def on_epoch_end(self, net, **kwargs):
+            net.history.record("my_score", 1.0)
+
+    clf = _fit(
+        X,
+        Y,
+        TaskGradientSimilarity(every=1),
+        callbacks__print_log__sink=lines.append,  # prints even with verbose=0
+        callbacks__print_log__max_task_columns=0,
+    )
+    assert lines[0].split() == ["epoch", "train_loss", "train_acc", "dur"]
+    assert len(lines) == 2 + 3
+    assert "grad_cosine_task_0_task_1" in clf.net_.history[-1]
+
+    lines.clear()
+    clf.set_params(callbacks=[("relation", TaskGradientSimilarity()), Score()])
+    clf.set_params(callbacks__print_log__max_task_columns=3, validation_fraction=0.2)
+    clf.fit(X, Y)
+    assert lines[0].split() == [
+        "epoch",
+        "train_loss",
+        "valid_loss",
+        "train_acc",
+        "valid_acc",
+        "valid_acc_task_0",
+        "valid_acc_task_1",
+        "my_score",
+        "dur",
+    ]
+
+
+def test_print_log_is_a_skorch_print_log():
+    log = TaskPrintLog(keys_ignored="dur").initialize()
+    assert isinstance(log, PrintLog)
+    assert log._sorted_keys(["dur", "epoch", "train_loss"]) == ["epoch", "train_loss"]

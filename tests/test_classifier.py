@@ -385,11 +385,72 @@ def test_warm_start_rejects_new_labels(data):
         clf.fit(X, Y_new)
 
 
-def test_verbose_prints_the_epoch_table(data, capsys):
+def _header(out):
+    """The column names of a printed epoch table."""
+    return out.splitlines()[0].split()
+
+
+def test_verbose_0_prints_nothing(data, capsys):
     X, Y = data
-    _fast(max_epochs=1, verbose=1).fit(X, Y)
-    out = capsys.readouterr().out
-    assert "train_loss_item" in out and "train_loss_group" in out
+    _fast(max_epochs=2, n_iter_no_change=1, tol=10.0).fit(X, Y)
+    assert capsys.readouterr() == ("", "")
+
+
+def test_verbose_1_prints_a_compact_epoch_table(data, capsys):
+    X, Y = data
+    _fast(max_epochs=2, verbose=1, validation_fraction=0.25).fit(X, Y)
+    out, err = capsys.readouterr()
+    # Two tasks: each task's validation accuracy, no other per-task column.
+    assert _header(out) == [
+        "epoch",
+        "train_loss",
+        "valid_loss",
+        "train_acc",
+        "valid_acc",
+        "valid_acc_item",
+        "valid_acc_group",
+        "dur",
+    ]
+    assert len(out.splitlines()) == 2 + 2 and err == ""
+    # One task: its accuracy is the mean's.
+    _fast(max_epochs=1, verbose=1).fit(X, Y["item"])
+    assert _header(capsys.readouterr().out) == [
+        "epoch",
+        "train_loss",
+        "train_acc",
+        "dur",
+    ]
+
+
+def test_verbose_1_with_many_tasks_prints_means_only(data, capsys):
+    X, Y = data
+    Y4 = Y.assign(item2=Y["item"], group2=Y["group"])
+    clf = _fast(max_epochs=1, verbose=1, loss_weighting="uncertainty").fit(X, Y4)
+    header = _header(capsys.readouterr().out)
+    assert header == ["epoch", "train_loss", "train_acc", "dur"]
+    # The per-task values are in the history.
+    assert {"train_acc_item2", "loss_weight_group2"} <= set(clf.net_.history[-1])
+
+
+def test_verbose_1_says_why_training_stopped(data, capsys):
+    X, Y = data
+    _fast(max_epochs=10, n_iter_no_change=1, tol=10.0, verbose=1).fit(X, Y)
+    assert "Stopping since train_loss has not improved" in capsys.readouterr().out
+
+
+def test_verbose_2_adds_a_progress_bar_per_epoch(data, capsys):
+    X, Y = data
+    clf = _fast(max_epochs=2, n_iter_no_change=None, verbose=2, warm_start=True)
+    clf.fit(X, Y)
+    out, err = capsys.readouterr()
+    assert _header(out)[:2] == ["epoch", "train_loss"]
+    # tqdm writes to stderr: the epoch of this fit, over its 8 batches (240
+    # rows, 32 a batch), with the time left.
+    assert "epoch 1/2" in err and "epoch 2/2" in err and "0/8 [00:00<?" in err
+    assert "pbar_" not in vars(dict(clf.net_.callbacks_)["progress_bar"])
+    clf.set_params(verbose=0).fit(X, Y)
+    assert "progress_bar" not in dict(clf.net_.callbacks_)
+    assert capsys.readouterr() == ("", "")
 
 
 def test_same_random_state_same_predictions(data):

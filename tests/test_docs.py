@@ -20,6 +20,7 @@ code, and tracebacks point to the lines of the Markdown file.
 import ast
 import copy
 import re
+import sys
 import warnings
 from pathlib import Path
 
@@ -141,6 +142,18 @@ def _setup(name):
         _run(name, 0, _python_blocks(name)[0][2], namespace)
         _SETUPS[name] = namespace
     return _SETUPS[name]
+
+
+@pytest.fixture(autouse=True)
+def headless_matplotlib(monkeypatch):
+    """Blocks that plot draw with Agg, without a display, and leave no figure
+    open. (The library never sets a backend: the test does.)"""
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    if "matplotlib" in sys.modules:
+        sys.modules["matplotlib"].use("Agg")
+    yield
+    if "matplotlib.pyplot" in sys.modules:
+        sys.modules["matplotlib.pyplot"].close("all")
 
 
 @pytest.fixture(autouse=True)

@@ -1,14 +1,15 @@
-"""The study's figures: validation accuracy, training accuracy, training loss, and
-how the multi-task net's task gradients relate."""
+"""The study's figures: validation accuracy, training accuracy, training loss, the
+multi-task net's training history, and how its task gradients relate.
 
-import matplotlib
+The figures are :class:`matplotlib.figure.Figure` objects saved to files, without
+pyplot: drawing them neither needs a display nor changes matplotlib's backend.
+matplotlib is imported when they are drawn.
+"""
 
-matplotlib.use("Agg")  # files only; the study may run without a display
+import numpy as np
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from ._protocol import MODELS, TASKS  # noqa: E402
+from ..plotting import TrainingHistoryDisplay
+from ._protocol import MODELS, TASKS
 
 __all__ = ["plot_study"]
 
@@ -22,6 +23,10 @@ def plot_study(study, folder):
     with a band of +- one sd. ``validation_accuracy.png`` is per epoch;
     ``training_accuracy.png`` and ``training_loss.png`` are per batch, smoothed
     by a moving average over a fifth of an epoch, with the x axis in epochs.
+    ``training_history.png`` is the multi-task net's history in the first seed,
+    drawn by :class:`~skmtl.plotting.TrainingHistoryDisplay`: per task and epoch,
+    the training and validation loss and accuracy (and the task weights, if the
+    strategy changed them), its kept epoch marked.
     ``gradient_similarity.png``, when the multi-task runs recorded it, shows per
     epoch the cosine of the item and group gradients on the shared trunk and
     the fraction of sampled batches where they conflict (cosine < 0).
@@ -44,9 +49,12 @@ def plot_study(study, folder):
         ("training_accuracy", "batch_train_accuracy", "training accuracy", True),
         ("training_loss", "batch_train_loss", "training loss (cross-entropy)", True),
     ]
+    from matplotlib.figure import Figure
+
     paths = []
     for name, curve, label, per_batch in figures:
-        fig, axes = plt.subplots(1, len(TASKS), figsize=(11, 4), layout="constrained")
+        fig = Figure(figsize=(11, 4), layout="constrained")
+        axes = fig.subplots(1, len(TASKS))
         for ax, task in zip(axes, TASKS):
             for model in _COLOURS:
                 runs = [run[model] for run in study["runs"]]
@@ -69,16 +77,51 @@ def plot_study(study, folder):
         fig.suptitle(f"{label.capitalize()}, mean +- sd over {n} seed(s)")
         path = folder / f"{name}.png"
         fig.savefig(path, dpi=120)
-        plt.close(fig)
         paths.append(path)
+    paths.append(_plot_training_history(study, folder))
     if all("gradient_similarity" in run["mtl"] for run in study["runs"]):
         paths.append(_plot_gradient_similarity(study, folder))
     return paths
 
 
+def _plot_training_history(study, folder):
+    """The multi-task net's history in the first seed, by the display."""
+    from matplotlib.figure import Figure
+
+    run = study["runs"][0]
+    result = run["mtl"]
+    scores = {}
+    for task, curves in result["curves"].items():
+        for curve, key in (
+            ("train_loss", "train_loss"),
+            ("valid_loss", "valid_loss"),
+            ("train_accuracy", "train_acc"),
+            ("valid_accuracy", "valid_acc"),
+            ("loss_weight", "loss_weight"),
+        ):
+            if curve in curves:  # results of older versions lack some
+                values = [np.nan if v is None else v for v in curves[curve]]
+                scores[f"{key}_{task}"] = np.array(values, dtype=float)
+    tasks = list(result["curves"])
+    n_epochs = len(scores[f"train_loss_{tasks[0]}"])
+    display = TrainingHistoryDisplay(
+        np.arange(1, n_epochs + 1), scores, tasks, best_epoch=result["best_epoch"]
+    )
+    n_rows = len(display._rows())  # 3 when the strategy changed the weights
+    fig = Figure(figsize=(11, 3 * n_rows), layout="constrained")
+    display.plot(ax=fig.subplots(n_rows, len(tasks), sharex=True, squeeze=False))
+    fig.suptitle(f"{MODELS['mtl']}: training history, seed {run['seed']}")
+    path = folder / "training_history.png"
+    fig.savefig(path, dpi=120)
+    return path
+
+
 def _plot_gradient_similarity(study, folder):
+    from matplotlib.figure import Figure
+
     runs = [run["mtl"]["gradient_similarity"] for run in study["runs"]]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
+    fig = Figure(figsize=(11, 4), layout="constrained")
+    axes = fig.subplots(1, 2)
     panels = [
         ("cosine", "cosine of the task gradients", (-1, 1)),
         ("conflict", "fraction of batches in conflict", (0, 1)),
@@ -98,7 +141,6 @@ def _plot_gradient_similarity(study, folder):
     )
     path = folder / "gradient_similarity.png"
     fig.savefig(path, dpi=120)
-    plt.close(fig)
     return path
 
 

@@ -380,6 +380,9 @@ def net_result(clf, tasks, Y_pred, Y_test):
             "valid_accuracy": history[:, f"valid_acc_{key}"],
             "train_accuracy": history[:, f"train_acc_{key}"],
             "train_loss": history[:, f"train_loss_{key}"],
+            "valid_loss": history[:, f"valid_loss_{key}"],
+            # The strategy's weight of the task (None where not recorded).
+            "loss_weight": [epoch.get(f"loss_weight_{key}") for epoch in history],
             "batch_train_accuracy": [b[f"train_acc_{key}"] for b in batches],
             "batch_train_loss": [b[f"train_loss_{key}"] for b in batches],
         }

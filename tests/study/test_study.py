@@ -23,6 +23,7 @@ def test_quick_study_writes_results_table_and_plots(quick_study):
         "validation_accuracy",
         "training_accuracy",
         "training_loss",
+        "training_history",
         "gradient_similarity",
     ):
         image = matplotlib.image.imread(output / f"{name}.png")
@@ -30,6 +31,13 @@ def test_quick_study_writes_results_table_and_plots(quick_study):
     table = (output / "results.md").read_text()
     assert "| MTL: shared trunk, two heads |" in table
     assert "| STL: item net, items mapped to groups | - |" in table
+
+
+def test_quick_study_draws_without_pyplot(quick_study):
+    import matplotlib.pyplot as plt
+
+    # The figures are saved, not left open in pyplot.
+    assert plt.get_fignums() == []
 
 
 def test_quick_study_runs_every_model_on_every_seed(quick_study):
@@ -44,6 +52,7 @@ def test_quick_study_runs_every_model_on_every_seed(quick_study):
             assert run[model]["best_epoch"] in (1, 2)
             for curve in run[model]["curves"].values():
                 assert len(curve["valid_accuracy"]) == 2
+                assert len(curve["valid_loss"]) == len(curve["loss_weight"]) == 2
                 # 2000 images, 10% held out, batch 200: 9 batches per epoch.
                 assert len(curve["batch_train_loss"]) == 2 * 9
         similarity = run["mtl"]["gradient_similarity"]
