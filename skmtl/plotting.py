@@ -8,6 +8,8 @@ import numpy as np
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
+from ._optional import import_optional
+
 __all__ = ["TrainingHistoryDisplay"]
 
 # The panels, one row each: (name, y label, ((history key template, style), ...)).
@@ -220,11 +222,11 @@ class TrainingHistoryDisplay:
                     f"scores[{key!r}] has shape {values.shape}, but there are "
                     f"{len(epochs)} epochs."
                 )
+        ticker = import_optional("matplotlib.ticker", "TrainingHistoryDisplay")
         rows = self._rows(scores)
         shape = (len(rows), len(self.task_names))
         if ax is None:
-            import matplotlib.pyplot as plt
-
+            plt = import_optional("matplotlib.pyplot", "TrainingHistoryDisplay")
             _, ax = plt.subplots(
                 *shape,
                 figsize=(3.6 * shape[1] + 0.6, 2.6 * shape[0] + 0.6),
@@ -255,11 +257,9 @@ class TrainingHistoryDisplay:
                 panel.grid(alpha=0.3)
         for name, panel in zip(self.task_names, axes[0]):
             panel.set_title(name)
-        from matplotlib.ticker import MaxNLocator
-
         for panel in axes[-1]:
             panel.set_xlabel("epoch")
-            panel.xaxis.set_major_locator(MaxNLocator(integer=True))
+            panel.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
         if rows[-1][0] == "weight":
             for panel in axes[-1]:
                 panel.ticklabel_format(axis="y", useOffset=False)

@@ -58,7 +58,7 @@ def test_core_works_without_any_extra(tmp_path):
         """
         import numpy as np
 
-        import skmtl.callbacks, skmtl.datasets, skmtl.modules
+        import skmtl.callbacks, skmtl.datasets, skmtl.modules, skmtl.plotting
         from skmtl import MultiTaskClassifier
         from skmtl.metrics import subset_accuracy_scorer, task_scorer
         from skmtl.weighting import GradNorm
@@ -77,6 +77,8 @@ def test_core_works_without_any_extra(tmp_path):
         print(message(lambda: skmtl.datasets.load_fashion_mnist()))
         print(message(lambda: clf.set_params(loss_weighting="pcgrad").fit(X, Y)))
         print(message(lambda: __import__("skmtl.study")))
+        display = skmtl.TrainingHistoryDisplay.from_estimator
+        print(message(lambda: display(clf)))
         """
     )
     # Packages of the extras that fail to import, found first on the path.
@@ -93,8 +95,9 @@ def test_core_works_without_any_extra(tmp_path):
         env={**os.environ, "PYTHONPATH": str(tmp_path)},
     )
     assert result.returncode == 0, result.stderr
-    datasets, jd, study = result.stdout.splitlines()
+    datasets, jd, study, plot = result.stdout.splitlines()
     assert "load_fashion_mnist needs torchvision" in datasets
     assert "skmtl[datasets]" in datasets
     assert "GradientAggregation needs torchjd" in jd and "skmtl[jd]" in jd
     assert "skmtl.study needs torchvision" in study and "skmtl[study]" in study
+    assert "TrainingHistoryDisplay needs matplotlib" in plot and "skmtl[plot]" in plot
