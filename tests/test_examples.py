@@ -9,7 +9,7 @@ EXAMPLES = Path(__file__).parents[1] / "examples"
 
 def test_partial_labels_example(fashion_mnist_home, monkeypatch, capsys):
     monkeypatch.setenv("SKMTL_DATA", str(fashion_mnist_home))
-    runpy.run_path(str(EXAMPLES / "partial_labels.py"), run_name="__main__")
+    runpy.run_path(str(EXAMPLES / "plot_partial_labels.py"), run_name="__main__")
     out = capsys.readouterr().out
     accuracies = [float(a) for a in re.findall(r"accuracy:\s+([0-9.]+)", out)]
     assert len(accuracies) == 2
