@@ -16,6 +16,8 @@ two tasks: the digit and whether it is odd.
 # %%
 # The module
 # ----------
+import os
+
 import numpy as np
 import torch
 from sklearn.datasets import load_digits
@@ -56,12 +58,13 @@ class ResidualMLP(nn.Module):
 X, digit = load_digits(return_X_y=True)
 X = X / 16
 Y = np.column_stack([digit, digit % 2])  # tasks: the digit, and whether it is odd
+EPOCHS = int(os.environ.get("SKMTL_EXAMPLE_EPOCHS", 15))  # the tests run fewer
 
 clf = MultiTaskClassifier(
     trunk=ResidualMLP,
     trunk__width=32,
     batch_size=64,
-    max_epochs=15,
+    max_epochs=EPOCHS,
     n_iter_no_change=None,
     random_state=0,
 )

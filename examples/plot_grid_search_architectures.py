@@ -15,6 +15,8 @@ digit accuracy.
 # %%
 # Data
 # ----
+import os
+
 import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.datasets import load_digits
@@ -26,6 +28,7 @@ from skmtl.metrics import task_scorer
 X, digit = load_digits(return_X_y=True)
 X = X / 16
 Y = np.column_stack([digit, digit % 2])  # tasks: the digit, and whether it is odd
+EPOCHS = int(os.environ.get("SKMTL_EXAMPLE_EPOCHS", 15))  # the tests run fewer
 
 # %%
 # One grid per kind of trunk
@@ -44,7 +47,7 @@ param_grid = [
     },
 ]
 base = MultiTaskClassifier(
-    batch_size=64, max_epochs=15, n_iter_no_change=None, random_state=0
+    batch_size=64, max_epochs=EPOCHS, n_iter_no_change=None, random_state=0
 )
 search = GridSearchCV(
     base,

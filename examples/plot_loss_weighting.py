@@ -16,6 +16,8 @@ quarter of the images, task by task.
 # %%
 # Data and the net
 # ----------------
+import os
+
 import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.base import clone
@@ -27,12 +29,13 @@ from skmtl import MultiTaskClassifier
 X, digit = load_digits(return_X_y=True)
 X = X / 16
 Y = np.column_stack([digit, digit % 2])  # tasks: the digit, and whether it is odd
+EPOCHS = int(os.environ.get("SKMTL_EXAMPLE_EPOCHS", 20))  # the tests run fewer
 X_train, X_test, Y_train, Y_test = train_test_split(X, Y, random_state=0)
 
 net = MultiTaskClassifier(
     trunk__hidden_units=(64,),
     batch_size=64,
-    max_epochs=20,
+    max_epochs=EPOCHS,
     n_iter_no_change=None,
     random_state=0,
 )

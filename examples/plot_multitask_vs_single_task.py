@@ -14,6 +14,8 @@ are the digit (10 classes) and whether it is odd (2 classes).
 # %%
 # Two tasks from the digits
 # -------------------------
+import os
+
 import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.datasets import load_digits
@@ -26,6 +28,7 @@ from skmtl.metrics import task_scorer
 X, digit = load_digits(return_X_y=True)
 X = X / 16  # pixel intensities in [0, 1]
 Y = np.column_stack([digit, digit % 2])  # tasks: the digit, and whether it is odd
+EPOCHS = int(os.environ.get("SKMTL_EXAMPLE_EPOCHS", 20))  # the tests run fewer
 print(X.shape, Y.shape)
 
 # %%
@@ -36,7 +39,7 @@ print(X.shape, Y.shape)
 mtl = MultiTaskClassifier(
     trunk__hidden_units=(64,),
     batch_size=64,
-    max_epochs=20,
+    max_epochs=EPOCHS,
     n_iter_no_change=None,
     random_state=0,
 )

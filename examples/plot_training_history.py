@@ -14,6 +14,8 @@ whether it is odd.
 # %%
 # Fit with a validation split
 # ---------------------------
+import os
+
 import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.datasets import load_digits
@@ -23,12 +25,13 @@ from skmtl import MultiTaskClassifier
 X, digit = load_digits(return_X_y=True)
 X = X / 16
 Y = np.column_stack([digit, digit % 2])  # tasks: the digit, and whether it is odd
+EPOCHS = int(os.environ.get("SKMTL_EXAMPLE_EPOCHS", 40))  # the tests run fewer
 
 clf = MultiTaskClassifier(
     trunk__hidden_units=(64,),
     batch_size=64,
     validation_fraction=0.2,  # scored after each epoch
-    max_epochs=40,
+    max_epochs=EPOCHS,
     n_iter_no_change=None,
     random_state=0,
 ).fit(X, Y)
