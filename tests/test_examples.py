@@ -67,13 +67,15 @@ def _check_training_history(out):
 
 
 def _check_custom_trunk(out):
-    assert len(re.findall(r"'trunk__n_blocks': \d, 'trunk__width': \d+\}: digit", out))
+    candidates = r"'trunk__n_blocks': \d, 'trunk__width': \d+\}: digit"
+    assert len(re.findall(candidates, out)) == 4
     assert "(trunk): ResidualMLP(" in out
     assert all(0.4 < a <= 1 for a in _accuracies(out))
 
 
 def _check_partial_labels(out):
-    assert "group labels kept: 10% of 5000 images" in out
+    kept = re.search(r"group labels kept: (\d+)% of 5000 images", out)
+    assert 8 <= int(kept[1]) <= 12
     accuracies = _accuracies(out)
     assert len(accuracies) == 2
     assert all(0.5 < a <= 1 for a in accuracies)
