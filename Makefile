@@ -4,11 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint format study benchmark clean
+.PHONY: install test lint format study benchmark docs clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet -c constraints.txt -e ".[test]"
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[test,docs]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -29,6 +29,11 @@ study: $(STAMP)
 
 benchmark: $(STAMP)
 	$(BIN)/python benchmarks/bench_fit_speed.py
+
+# The site, in docs/_build/html, running the gallery's examples; warnings are errors.
+# SPHINXOPTS="-D plot_gallery=0" builds it without running them.
+docs: $(STAMP)
+	$(BIN)/sphinx-build -b html -W --keep-going $(SPHINXOPTS) docs docs/_build/html
 
 clean:
 	rm -rf $(VENV) study_results

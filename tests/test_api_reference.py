@@ -1,0 +1,62 @@
+"""Every public name is in the API reference, docs/api.rst.
+
+The public names are the ``__all__`` of skmtl and of each public module. A name
+is listed when docs/api.rst holds it in an ``autosummary`` block under a
+``currentmodule`` of its module, or as a ``.. data::`` directive there.
+"""
+
+import importlib
+import re
+from pathlib import Path
+
+import pytest
+
+API = Path(__file__).parents[1] / "docs" / "api.rst"
+PUBLIC_MODULES = (
+    "skmtl",
+    "skmtl.modules",
+    "skmtl.weighting",
+    "skmtl.callbacks",
+    "skmtl.metrics",
+    "skmtl.augmentation",
+    "skmtl.datasets",
+    "skmtl.study",
+)
+
+
+def _listed():
+    """The names docs/api.rst documents, by module: {module: set of names}."""
+    listed, module, in_autosummary = {}, None, False
+    for line in API.read_text().splitlines():
+        if match := re.match(r"\.\. currentmodule:: (\S+)", line):
+            module, in_autosummary = match[1], False
+        elif line.startswith(".. autosummary::"):
+            in_autosummary = True
+        elif match := re.match(r"\.\. data:: (\S+)", line):
+            listed.setdefault(module, set()).add(match[1])
+            in_autosummary = False
+        elif in_autosummary and (match := re.match(r"   (~?[\w.]+)$", line)):
+            listed.setdefault(module, set()).add(match[1].lstrip("~"))
+        elif line and not line.startswith(" "):
+            in_autosummary = False  # the block ended
+    return listed
+
+
+def test_api_reference_parses():
+    listed = _listed()
+    assert set(listed) == set(PUBLIC_MODULES)
+    assert "MultiTaskClassifier" in listed["skmtl"]
+
+
+@pytest.mark.parametrize("module", PUBLIC_MODULES)
+def test_every_public_name_is_listed(module):
+    public = set(importlib.import_module(module).__all__)
+    missing = public - _listed().get(module, set())
+    assert not missing, f"{module}: not in docs/api.rst: {sorted(missing)}"
+
+
+@pytest.mark.parametrize("module", PUBLIC_MODULES)
+def test_every_listed_name_exists(module):
+    mod = importlib.import_module(module)
+    unknown = {name for name in _listed().get(module, ()) if not hasattr(mod, name)}
+    assert not unknown, f"docs/api.rst lists names {module} lacks: {sorted(unknown)}"
