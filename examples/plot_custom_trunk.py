@@ -4,8 +4,9 @@ A custom torch trunk
 
 Besides ``"mlp"`` and ``"cnn"``, the trunk of a
 :class:`~skmtl.MultiTaskClassifier` can be any ``torch.nn.Module`` class. It is
-instantiated at ``fit`` with the ``trunk__*`` parameters (and nothing else), so
-give every argument a default. It must map a batch of rows, a float tensor of
+instantiated at ``fit`` with the ``trunk__*`` parameters, and with
+``in_features``, the data's number of columns, when its ``__init__`` takes that
+argument, as the built-in trunks do; give every other argument a default. It must map a batch of rows, a float tensor of
 shape ``(n, n_features)``, to ``(n, width)``; the heads are built on that width,
 found by running the trunk once.
 
@@ -31,13 +32,12 @@ from skmtl.metrics import task_scorer
 class ResidualMLP(nn.Module):
     """A linear layer to ``width`` units, then ``n_blocks`` residual blocks.
 
-    The trunk is not told the data's width: ``n_features`` defaults to the
-    digits' 64 pixels (set ``trunk__n_features`` for other data).
+    ``in_features``, the data's width, comes from the classifier at ``fit``.
     """
 
-    def __init__(self, n_features=64, width=64, n_blocks=2):
+    def __init__(self, in_features, width=64, n_blocks=2):
         super().__init__()
-        self.stem = nn.Linear(n_features, width)
+        self.stem = nn.Linear(in_features, width)
         self.blocks = nn.ModuleList(
             nn.Sequential(nn.LayerNorm(width), nn.Linear(width, width), nn.ReLU())
             for _ in range(n_blocks)

@@ -23,7 +23,7 @@ from sklearn.model_selection import KFold, cross_validate
 from sklearn.multioutput import MultiOutputClassifier
 
 from skmtl import MultiTaskClassifier
-from skmtl.metrics import task_scorer
+from skmtl.metrics import subset_accuracy_scorer, task_scorer
 
 X, digit = load_digits(return_X_y=True)
 X = X / 16  # pixel intensities in [0, 1]
@@ -48,12 +48,12 @@ models = {"multi-task net": mtl, "one net per task": MultiOutputClassifier(mtl)}
 # %%
 # Cross-validation with per-task scorers
 # --------------------------------------
-# ``task_scorer(t)`` scores task ``t`` alone, for either model; both models'
-# ``score`` is the subset accuracy, the fraction of images with every task right.
+# ``task_scorer(t)`` scores task ``t`` alone, for either model;
+# ``subset_accuracy_scorer`` the fraction of images with every task right.
 scoring = {
     "digit": task_scorer(0),
     "odd": task_scorer(1),
-    "both": lambda model, X, Y: model.score(X, Y),
+    "both": subset_accuracy_scorer,
 }
 cv = KFold(n_splits=5, shuffle=True, random_state=0)
 results = {

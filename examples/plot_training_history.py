@@ -5,7 +5,8 @@ Plotting the training history
 A fitted :class:`~skmtl.MultiTaskClassifier` keeps skorch's history in
 ``clf.net_.history``: per epoch, the total loss and, per task, its loss and
 accuracy, on the training rows and, with ``validation_fraction``, on held-out
-rows. This example plots them to see how each task learns.
+rows. This example prints them and draws them with
+:class:`~skmtl.TrainingHistoryDisplay` to see how each task learns.
 
 The data are scikit-learn's handwritten digits with two tasks: the digit and
 whether it is odd.
@@ -20,7 +21,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.datasets import load_digits
 
-from skmtl import MultiTaskClassifier
+from skmtl import MultiTaskClassifier, TrainingHistoryDisplay
 
 X, digit = load_digits(return_X_y=True)
 X = X / 16
@@ -46,17 +47,9 @@ for task, name in (("task_0", "digit"), ("task_1", "odd")):
 # %%
 # Loss and accuracy per task, per epoch
 # -------------------------------------
-# A numpy ``Y`` names its tasks ``task_0`` and ``task_1``.
-fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-for ax, metric in zip(axes, ("loss", "acc")):
-    for task, name, colour in (("task_0", "digit", "C0"), ("task_1", "odd", "C1")):
-        for split, style in (("train", "-"), ("valid", "--")):
-            values = history[:, f"{split}_{metric}_{task}"]
-            ax.plot(
-                history[:, "epoch"], values, colour, ls=style, label=f"{name}, {split}"
-            )
-axes[0].set(xlabel="epoch", ylabel="cross-entropy", yscale="log")
-axes[1].set(xlabel="epoch", ylabel="accuracy", ylim=(0.5, 1.0))
-axes[1].legend(loc="lower right")
-fig.tight_layout()
+# :class:`~skmtl.TrainingHistoryDisplay` draws one column per task: its loss and
+# accuracy, training (solid) and validation (dashed). A numpy ``Y`` names its
+# tasks ``task_0`` and ``task_1``.
+display = TrainingHistoryDisplay.from_estimator(clf)
+display.figure_.suptitle("digits: the digit (task_0) and odd (task_1)")
 plt.show()

@@ -17,6 +17,7 @@ PUBLIC_MODULES = (
     "skmtl.modules",
     "skmtl.weighting",
     "skmtl.callbacks",
+    "skmtl.plotting",
     "skmtl.metrics",
     "skmtl.augmentation",
     "skmtl.datasets",
