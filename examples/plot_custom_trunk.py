@@ -6,9 +6,10 @@ Besides ``"mlp"`` and ``"cnn"``, the trunk of a
 :class:`~skmtl.MultiTaskClassifier` can be any ``torch.nn.Module`` class. It is
 instantiated at ``fit`` with the ``trunk__*`` parameters, and with
 ``in_features``, the data's number of columns, when its ``__init__`` takes that
-argument, as the built-in trunks do; give every other argument a default. It must map a batch of rows, a float tensor of
-shape ``(n, n_features)``, to ``(n, width)``; the heads are built on that width,
-found by running the trunk once.
+argument, as the built-in trunks do; give every other argument a default. It
+must map a batch of rows, a float tensor of shape ``(n, n_features)``, to
+``(n, width)``; the heads are built on that width, found by running the trunk
+once.
 
 Here the trunk is a small residual network for scikit-learn's 8x8 digits, with
 two tasks: the digit and whether it is odd.
