@@ -7,7 +7,7 @@ import torch
 from sklearn.base import clone
 from skorch import NeuralNet
 from skorch.callbacks import Callback
-from skorch.dataset import unpack_data
+from skorch.dataset import get_len, unpack_data
 from skorch.utils import to_tensor
 from torch.utils.data import Subset
 
@@ -65,8 +65,9 @@ class MultiTaskNet(NeuralNet):
     label is missing).
 
     Training stops with a ``ValueError`` naming the epoch, the batch and the
-    task as soon as a loss is not finite, and ``fit`` checks that the
-    parameters it leaves are finite.
+    task of the first loss that is not finite, at the end of that epoch's
+    training (or validation) pass, and ``fit`` checks that the parameters it
+    leaves are finite.
 
     Besides skorch's ``train_loss`` and ``valid_loss``, each epoch of the
     history records, for every task ``name``, ``train_loss_<name>``,
@@ -75,7 +76,12 @@ class MultiTaskNet(NeuralNet):
     ``train_acc`` and ``valid_acc``, each with a ``<key>_best`` flag. Each batch
     records the per-task mean losses and accuracies, and
     ``<prefix>_count_<name>`` and ``<prefix>_weight_<name>``: the number of
-    labelled rows and their total weight.
+    labelled rows and their total weight. The batches' scores stay on the
+    net's device until the end of each pass over the data, and then reach the
+    host in one transfer: no training batch waits for the device (loss
+    weighting strategies that work on each task's gradients apart, such as
+    :class:`~skmtl.weighting.GradNorm`, still read which tasks a batch has).
+    Until then a batch's ``train_loss`` in the history is a tensor.
 
     Callbacks with an ``on_task_losses`` method also get each training batch's
     :class:`TaskLosses` before its backward pass (see :meth:`notify_task_losses`).
@@ -168,6 +174,7 @@ class MultiTaskNet(NeuralNet):
             super().fit_loop(X, y, epochs=epochs, **fit_params)
         finally:
             self._mean_weights = {}
+            self._pending_scores = None
         for name, parameter in self.get_all_learnable_params():
             if not torch.isfinite(parameter).all():
                 raise ValueError(
@@ -283,7 +290,34 @@ class MultiTaskNet(NeuralNet):
         mean = torch.where(mean > 0, mean, torch.ones_like(mean))
         return mean.to(device=self.device, dtype=weights.dtype)
 
+    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
+        """Run one epoch's training or validation batches, as skorch does, but
+        read the batches' scores from the device once, at the end.
+
+        Each batch's ``<prefix>_loss`` stays a tensor in the history until then,
+        so that no batch waits for the device.
+        """
+        if iterator is None:
+            return
+        self._pending_scores = []
+        batch_count = 0
+        try:
+            for batch in iterator:
+                self.notify("on_batch_begin", batch=batch, training=training)
+                step = step_fn(batch, **fit_params)
+                self.history.record_batch(f"{prefix}_loss", step["loss"].detach())
+                self.history.record_batch(f"{prefix}_batch_size", get_len(batch[0]))
+                self.notify("on_batch_end", batch=batch, training=training, **step)
+                batch_count += 1
+        except Exception:
+            # A batch that diverged earlier may be the cause: name it first.
+            self._record_pending_scores(prefix)
+            raise
+        self.history.record(f"{prefix}_batch_count", batch_count)
+        self._record_pending_scores(prefix)
+
     def _record_task_scores(self, prefix, task_losses, loss, y_pred, y_true):
+        """Keep a batch's per-task scores on the device, in one tensor."""
         labels, weights = self._labels_and_weights(y_true)
         labelled = labels >= 0
         hits = torch.stack(
@@ -302,28 +336,47 @@ class MultiTaskNet(NeuralNet):
             ],
             dim=1,
         )
-        # One transfer to the host per batch, whatever the number of tasks.
-        *values, total = torch.cat([rows.flatten(), loss.detach().reshape(1)]).tolist()
-        values = [values[t * 4 : t * 4 + 4] for t in range(len(self.task_names))]
-        for name, (mean, weight, n_hits, count) in zip(self.task_names, values):
-            if weight > 0:
-                self._check_finite(prefix, f"the loss of task {name!r}", mean)
-                self.history.record_batch(f"{prefix}_loss_{name}", mean)
-                self.history.record_batch(f"{prefix}_acc_{name}", n_hits / count)
-                self.history.record_batch(f"{prefix}_count_{name}", count)
-                self.history.record_batch(f"{prefix}_weight_{name}", weight)
-        self._check_finite(prefix, "the total loss", total)
+        scores = torch.cat([rows.flatten(), loss.detach().reshape(1).to(means)])
+        # Outside run_single_epoch (a direct train_step call), read at once.
+        pending = getattr(self, "_pending_scores", None)
+        if pending is None:
+            self._record_batch_scores(prefix, self.history[-1]["batches"][-1], scores)
+        else:
+            pending.append((self.history[-1]["batches"][-1], scores))
 
-    def _check_finite(self, prefix, what, value):
+    def _record_pending_scores(self, prefix):
+        """Move the epoch's batch scores to the host in one transfer, record
+        them in the history, and stop at the first batch that diverged."""
+        pending, self._pending_scores = self._pending_scores, None
+        if not pending:
+            return
+        values = torch.stack([scores for _, scores in pending]).tolist()
+        for number, ((batch, _), scores) in enumerate(zip(pending, values), 1):
+            self._record_batch_scores(prefix, batch, scores, number)
+
+    def _record_batch_scores(self, prefix, batch, scores, number=None):
+        if torch.is_tensor(scores):
+            scores = scores.tolist()
+        *values, total = scores
+        batch[f"{prefix}_loss"] = total
+        for t, name in enumerate(self.task_names):
+            mean, weight, n_hits, count = values[t * 4 : t * 4 + 4]
+            if weight > 0:
+                self._check_finite(prefix, f"the loss of task {name!r}", mean, number)
+                batch[f"{prefix}_loss_{name}"] = mean
+                batch[f"{prefix}_acc_{name}"] = n_hits / count
+                batch[f"{prefix}_count_{name}"] = count
+                batch[f"{prefix}_weight_{name}"] = weight
+        self._check_finite(prefix, "the total loss", total, number)
+
+    def _check_finite(self, prefix, what, value, number=None):
         if not math.isfinite(value):
             epoch = len(self.history)
-            done = [
-                b for b in self.history[-1, "batches"] if f"{prefix}_batch_size" in b
-            ]
-            batch = len(done) + 1
+            if number is None:
+                number = len(self.history[-1, "batches"])
             raise ValueError(
                 f"Training diverged: {what} is {value} in epoch {epoch}, "
-                f"{prefix} batch {batch}. Lower the learning rate or the task "
+                f"{prefix} batch {number}. Lower the learning rate or the task "
                 "weights, or scale the features, e.g. with "
                 "sklearn.preprocessing.StandardScaler."
             )

@@ -430,6 +430,13 @@ class FitProgressBar(ProgressBar):
         epoch = len(net.history) - getattr(self, "_first_epoch", 0)
         self.pbar_.set_description(f"epoch {epoch}/{net.max_epochs}")
 
+    def _get_postfix_dict(self, net):
+        # The net keeps each batch's loss on its device until the epoch ends:
+        # the bar reads it now, waiting for the device at each batch.
+        return {
+            key: float(value) for key, value in super()._get_postfix_dict(net).items()
+        }
+
     def on_train_end(self, net, **kwargs):
         # A callback that stops training skips the last epoch's end: close the
         # bar here, and keep no tqdm object in a fitted net.

@@ -1,17 +1,23 @@
+import os
+import sys
+
 import numpy as np
 import pytest
 import torch
+from skorch.callbacks import Callback
 from skorch.dataset import Dataset
 from skorch.helper import predefined_split
 
 from skmtl import MultiTaskNet, TensorBatchIterator
 from skmtl.modules import MLP, MultiTaskModule
-from skmtl.weighting import FixedWeights
+from skmtl.weighting import FixedWeights, make_loss_weighting
 
 
-def _net(task_weights=(0.7, 0.3), **kwargs):
+def _net(task_weights=(0.7, 0.3), module=None, **kwargs):
     torch.manual_seed(0)
-    module = MultiTaskModule(MLP(4, (8,)), 4, [3, 2])
+    if module is None:
+        module = MultiTaskModule(MLP(4, (8,)), 4, [3, 2])
+    kwargs = {"batch_size": 16, "max_epochs": 2, **kwargs}
     return MultiTaskNet(
         module,
         task_names=["a", "b"],
@@ -19,8 +25,6 @@ def _net(task_weights=(0.7, 0.3), **kwargs):
         optimizer=torch.optim.Adam,
         iterator_train=TensorBatchIterator,
         iterator_valid=TensorBatchIterator,
-        batch_size=16,
-        max_epochs=2,
         verbose=0,
         **kwargs,
     )
@@ -141,3 +145,85 @@ def test_fit_scales_task_losses_by_each_data_sets_label_density():
     for training, part in ((True, train), (False, valid)):
         present = (labels[part.indices] >= 0).double().mean(0)
         torch.testing.assert_close(net._mean_weights[training], present.float())
+
+
+_HOST_READS = ("item", "tolist", "cpu", "numpy", "__float__", "__int__", "__bool__")
+
+
+def _count_host_reads(monkeypatch):
+    """Count the calls outside torch that make the host wait for a tensor's
+    values (torch's optimizers read their step counts, kept on the host)."""
+    calls = []
+    torch_dir = os.path.dirname(torch.__file__)
+    for name in _HOST_READS:
+        method = getattr(torch.Tensor, name)
+
+        def counted(self, *args, _method=method, **kwargs):
+            caller = sys._getframe(1).f_code.co_filename
+            if not caller.startswith(torch_dir):
+                calls.append(caller)
+            return _method(self, *args, **kwargs)
+
+        monkeypatch.setattr(torch.Tensor, name, counted)
+    return calls
+
+
+@pytest.mark.parametrize("strategy", [FixedWeights([0.7, 0.3]), "uncertainty"])
+def test_batch_scores_reach_the_host_once_per_epoch(monkeypatch, strategy):
+    strategy = make_loss_weighting(strategy)
+    reads = {}
+    for batch_size in (25, 5):  # 2 and 10 training batches per epoch
+        net = _net(batch_size=batch_size, train_split=predefined_split(_data(20)))
+        net.set_params(loss_weighting=strategy)
+        net.initialize()
+        with monkeypatch.context() as patch:
+            calls = _count_host_reads(patch)
+            net.partial_fit(_data())
+        reads[batch_size] = len(calls)
+        assert len(net.history[-1, "batches"]) == -(-50 // batch_size) + -(-20 // batch_size)
+    assert reads[5] == reads[25]
+    # The batch losses in the history are numbers, as skorch records them.
+    assert all(isinstance(b["train_loss"], float) for b in net.history[-1, "batches"][:10])
+
+
+class _NaNAtBatch(torch.nn.Module):
+    """The test module, whose logits turn NaN from a given training batch on."""
+
+    def __init__(self, batch):
+        super().__init__()
+        self.inner = MultiTaskModule(MLP(4, (8,)), 4, [3, 2])
+        self.batch = batch
+        self.calls = 0
+
+    def forward(self, X):
+        logits = self.inner(X)
+        if self.training:
+            self.calls += 1
+            if self.calls >= self.batch:
+                logits = tuple(z * float("nan") for z in logits)
+        return logits
+
+
+def test_a_diverged_batch_is_named_when_its_epoch_ends():
+    net = _net(batch_size=5, module=_NaNAtBatch(batch=3), train_split=None)
+    with pytest.raises(ValueError, match=r"Training diverged: .* epoch 1, train batch 3"):
+        net.fit(_data())
+    assert len(net.history) == 1
+
+
+class _FailAtBatch(Callback):
+    def on_batch_end(self, net, training=False, **kwargs):
+        if training and len(net.history[-1, "batches"]) == 6:
+            raise RuntimeError("failure in the middle of an epoch")
+
+
+def test_a_failure_after_a_diverged_batch_names_the_divergence():
+    net = _net(
+        batch_size=5,
+        module=_NaNAtBatch(batch=3),
+        callbacks=[_FailAtBatch()],
+        train_split=None,
+    )
+    with pytest.raises(ValueError, match="train batch 3") as error:
+        net.fit(_data())
+    assert isinstance(error.value.__context__, RuntimeError)
