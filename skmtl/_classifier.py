@@ -51,6 +51,7 @@ _NET_PREFIXES = (
     "iterator_valid__",
     "criterion__",
     "callbacks__",
+    "compile__",
 )
 # Settings that a warm start applies to the trained net without rebuilding it.
 _WARM_PREFIXES = ("optimizer__", "iterator_train__", "iterator_valid__", "criterion__")
@@ -214,6 +215,20 @@ class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
         batches up to 1e-15 instead of 1e-7, as scikit-learn's exactness checks
         want.
 
+    mixed_precision : {"bf16", "fp16"} or None, default=None
+        Run the network's forward pass in bfloat16 or float16 where torch's
+        :func:`torch.autocast` deems it safe, which speeds up training and
+        prediction on GPUs that have fast half-precision units; the weights,
+        logits and losses stay in ``dtype``. ``"fp16"`` also scales the loss
+        against underflow (:class:`torch.amp.GradScaler`) and needs a loss
+        weighting strategy that backpropagates one total loss (not
+        ``"gradnorm"`` nor the gradient aggregators). ``None``: full precision.
+
+    compile : bool, default=False
+        Whether to compile the network with :func:`torch.compile`, as skorch's
+        ``compile``; ``compile__*`` parameters (e.g. ``compile__mode``) go to
+        it. The first batches then take longer while it compiles.
+
     warm_start : bool, default=False
         Whether a new call to ``fit`` goes on training the fitted network
         instead of starting afresh. Labels must then be among ``classes_``.
@@ -223,11 +238,11 @@ class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
         ``batch_size``, ``lr``, ``optimizer`` and ``optimizer__*`` (a new
         optimizer class starts with a fresh state), ``lr_schedule`` (a named
         schedule restarts at each warm fit anyway), ``augment``,
-        ``iterator_*__*``,
+        ``mixed_precision`` (which restarts the optimizer), ``iterator_*__*``,
         ``criterion__*``, ``verbose``, and ``loss_weighting``,
         ``task_weights``, ``callbacks`` and ``callbacks__*`` (which restart
-        the callbacks and the strategy). The architecture cannot change. Each
-        call draws new shuffles and dropout masks.
+        the callbacks and the strategy). The architecture and ``compile``
+        cannot change. Each call draws new shuffles and dropout masks.
 
     verbose : int, default=0
         Progress reports, as in scikit-learn: ``0`` prints nothing; ``1``
@@ -250,8 +265,8 @@ class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
         ``head__hidden_units=(100,)``), and ``optimizer__*``,
         ``iterator_train__*`` (e.g. ``iterator_train__shuffle=False``,
         ``iterator_train__drop_last=True``), ``iterator_valid__*``,
-        ``criterion__*`` (e.g. ``criterion__label_smoothing=0.1``) and
-        ``callbacks__*`` to the skorch net.
+        ``criterion__*`` (e.g. ``criterion__label_smoothing=0.1``),
+        ``callbacks__*`` and ``compile__*`` to the skorch net.
 
     Attributes
     ----------
@@ -332,6 +347,8 @@ class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
         "callbacks": [list, None],
         "device": [str, torch.device],
         "dtype": [StrOptions(set(_DTYPES))],
+        "mixed_precision": [StrOptions({"bf16", "fp16"}), None],
+        "compile": ["boolean"],
         "warm_start": ["boolean"],
         "verbose": ["verbose"],
         "random_state": ["random_state"],
@@ -358,6 +375,8 @@ class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
         callbacks=None,
         device="cpu",
         dtype="float32",
+        mixed_precision=None,
+        compile=False,
         warm_start=False,
         verbose=0,
         random_state=None,
@@ -381,6 +400,8 @@ class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
         self.callbacks = callbacks
         self.device = device
         self.dtype = dtype
+        self.mixed_precision = mixed_precision
+        self.compile = compile
         self.warm_start = warm_start
         self.verbose = verbose
         self.random_state = random_state
@@ -764,6 +785,8 @@ class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
             task_names=names,
             loss_weighting=make_loss_weighting(self.loss_weighting, self.task_weights),
             augment=self._augmentation(trunk, n_features),
+            mixed_precision=self.mixed_precision,
+            compile=self.compile,
             optimizer=self.optimizer,
             lr=self.lr,
             max_epochs=self.max_epochs,
@@ -787,8 +810,11 @@ class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
             != {k: v for k, v in vars(net).items() if k.startswith("callbacks__")}
         )
         optimizer_params = self._params_for("optimizer")
-        new_optimizer = self.optimizer is not net.optimizer or any(
-            k not in net.optimizer_.defaults for k in optimizer_params
+        new_optimizer = (
+            self.optimizer is not net.optimizer
+            or any(k not in net.optimizer_.defaults for k in optimizer_params)
+            # The fp16 gradient scaler comes and goes with the optimizer.
+            or self.mixed_precision != net.mixed_precision
         )
         vars(net).update(
             max_epochs=self.max_epochs,
@@ -797,6 +823,7 @@ class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
             lr=self.lr,
             optimizer=self.optimizer,
             augment=self._augmentation(net.module_.trunk, self.n_features_in_),
+            mixed_precision=self.mixed_precision,
             **self._routed(_WARM_PREFIXES),
         )
         net.initialize_criterion()

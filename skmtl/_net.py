@@ -8,13 +8,15 @@ from sklearn.base import clone
 from skorch import NeuralNet
 from skorch.callbacks import Callback
 from skorch.dataset import get_len, unpack_data
-from skorch.utils import to_tensor
+from skorch.utils import TeeGenerator, to_tensor
 from torch.utils.data import Subset
 
 from .callbacks import TaskPrintLog
-from .weighting import FixedWeights
+from .weighting import FixedWeights, LossWeighting
 
 __all__ = ["MultiTaskNet", "TaskLosses", "TaskScores"]
+
+_AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 class TaskLosses(NamedTuple):
@@ -110,8 +112,20 @@ class MultiTaskNet(NeuralNet):
         :class:`~skmtl.augmentation.ImageAugmentation`; never to validation or
         prediction batches. ``None``: no augmentation.
 
+    mixed_precision : {"bf16", "fp16"} or None, default=None
+        Run the module's forward pass under :func:`torch.autocast` in bfloat16
+        or float16, on any device; the logits and the losses stay in the net's
+        dtype. ``"fp16"``, whose range is narrow, also scales the loss with a
+        :class:`torch.amp.GradScaler` (kept as ``grad_scaler_``), which skips
+        the steps whose gradients overflow; it needs a strategy that
+        backpropagates one total loss (not :class:`~skmtl.weighting.GradNorm`
+        nor :class:`~skmtl.weighting.GradientAggregation`). ``None``: full
+        precision.
+
     **kwargs
-        Any other :class:`skorch.NeuralNet` parameter.
+        Any other :class:`skorch.NeuralNet` parameter, such as ``compile=True``
+        (:func:`torch.compile` the module; ``compile__*`` routes its
+        arguments).
     """
 
     def __init__(
@@ -122,6 +136,7 @@ class MultiTaskNet(NeuralNet):
         loss_weighting=None,
         criterion=torch.nn.CrossEntropyLoss,
         augment=None,
+        mixed_precision=None,
         **kwargs,
     ):
         kwargs.setdefault("criterion__reduction", "none")
@@ -129,6 +144,7 @@ class MultiTaskNet(NeuralNet):
         self.task_names = task_names
         self.loss_weighting = loss_weighting
         self.augment = augment
+        self.mixed_precision = mixed_precision
 
     @property
     def _default_callbacks(self):
@@ -150,6 +166,22 @@ class MultiTaskNet(NeuralNet):
     def initialize_module(self):
         super().initialize_module()
         return self.setup_loss_weighting()
+
+    def initialize_optimizer(self, *args, **kwargs):
+        super().initialize_optimizer(*args, **kwargs)
+        # With the optimizer: a new one starts with a fresh scale.
+        if self.mixed_precision == "fp16":
+            if type(self.loss_weighting_).backward is not LossWeighting.backward:
+                raise ValueError(
+                    f"mixed_precision='fp16' scales one total loss, but "
+                    f"{type(self.loss_weighting_).__name__} backpropagates the "
+                    "tasks apart; use mixed_precision='bf16', which needs no "
+                    "scaling."
+                )
+            self.grad_scaler_ = torch.amp.GradScaler(torch.device(self.device).type)
+        else:
+            vars(self).pop("grad_scaler_", None)
+        return self
 
     def setup_loss_weighting(self):
         """Prepare the strategy for a new module; keep its learnable parameters,
@@ -227,6 +259,42 @@ class MultiTaskNet(NeuralNet):
         task_losses = self.get_task_losses(y_pred, y_true, training)
         return self.loss_weighting_.combine(task_losses, self, training)
 
+    def infer(self, x, **fit_params):
+        if self.mixed_precision is None:
+            return super().infer(x, **fit_params)
+        if self.mixed_precision not in _AUTOCAST_DTYPES:
+            raise ValueError(
+                "mixed_precision must be 'bf16', 'fp16' or None; got "
+                f"{self.mixed_precision!r}."
+            )
+        device_type = torch.device(self.device).type
+        with torch.autocast(device_type, dtype=_AUTOCAST_DTYPES[self.mixed_precision]):
+            logits = super().infer(x, **fit_params)
+        dtype = next(self.module_.parameters()).dtype
+        return tuple(z.to(dtype) for z in logits)
+
+    def train_step(self, batch, **fit_params):
+        scaler = getattr(self, "grad_scaler_", None)
+        if scaler is None:
+            return super().train_step(batch, **fit_params)
+        # skorch's step, with the gradients unscaled before the callbacks see
+        # them and the optimizers stepped through the scaler.
+        self._zero_grad_optimizer()
+        step = self.train_step_single(batch, **fit_params)
+        optimizers = [getattr(self, f"{name}_") for name in self._optimizers]
+        for optimizer in optimizers:
+            scaler.unscale_(optimizer)
+        self.notify(
+            "on_grad_computed",
+            named_parameters=TeeGenerator(self.get_all_learnable_params()),
+            batch=batch,
+            training=True,
+        )
+        for optimizer in optimizers:
+            scaler.step(optimizer)
+        scaler.update()
+        return step
+
     def train_step_single(self, batch, **fit_params):
         self._set_training(True)
         Xi, yi = unpack_data(batch)
@@ -235,7 +303,12 @@ class MultiTaskNet(NeuralNet):
         y_pred = self.infer(Xi, **fit_params)
         task_losses = self.get_task_losses(y_pred, yi, training=True)
         self.notify_task_losses(task_losses, batch)
-        loss = self.loss_weighting_.backward(task_losses, self)
+        scaler = getattr(self, "grad_scaler_", None)
+        if scaler is None:
+            loss = self.loss_weighting_.backward(task_losses, self)
+        else:
+            loss = self.loss_weighting_.combine(task_losses, self, training=True)
+            scaler.scale(loss).backward()
         self._record_task_scores("train", task_losses, loss, y_pred, yi)
         return {"loss": loss, "y_pred": y_pred}
 

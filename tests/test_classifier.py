@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 import sklearn
 import torch
+from numpy.testing import assert_allclose
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.model_selection import GridSearchCV, KFold, cross_val_score, cross_validate
@@ -546,6 +547,76 @@ def test_cuda_device_matches_cpu_closely(data):
     assert next(on_gpu.net_.module_.parameters()).is_cuda
     agreement = (on_gpu.predict(X) == _fast().fit(X, Y).predict(X)).mean()
     assert agreement > 0.95
+
+
+class _DtypeTrunk(torch.nn.Module):
+    """A linear trunk that records the dtype of its output, in training or not."""
+
+    def __init__(self, in_features):
+        super().__init__()
+        self.linear = torch.nn.Linear(in_features, 8)
+        self.seen = set()
+
+    def forward(self, X):
+        out = self.linear(X)
+        self.seen.add((self.training, out.dtype))
+        return torch.relu(out)
+
+
+@pytest.mark.parametrize(
+    "mixed_precision, dtype", [("bf16", torch.bfloat16), ("fp16", torch.float16)]
+)
+def test_mixed_precision_runs_the_forward_pass_in_half(data, mixed_precision, dtype):
+    X, Y = data
+    clf = _fast(trunk=_DtypeTrunk, max_epochs=3, mixed_precision=mixed_precision)
+    trunk = clf.fit(X, Y).net_.module_.trunk
+    assert {seen for seen in trunk.seen if seen[0]} == {(True, dtype)}
+    trunk.seen.clear()
+    proba = clf.predict_proba(X)
+    assert trunk.seen == {(False, dtype)}
+    assert all(np.allclose(p.sum(axis=1), 1) for p in proba)
+    assert np.isfinite(clf.net_.history[-1, "train_loss"])
+    assert hasattr(clf.net_, "grad_scaler_") == (mixed_precision == "fp16")
+
+
+class _GradNorm(Callback):
+    """Records the gradient norm that callbacks see, batch by batch."""
+
+    def on_train_begin(self, net, **kwargs):
+        self.norms_ = []
+
+    def on_grad_computed(self, net, named_parameters, **kwargs):
+        grads = [p.grad.norm() for _, p in named_parameters if p.grad is not None]
+        self.norms_.append(float(torch.stack(grads).norm()))
+
+
+def test_fp16_gradients_are_unscaled_before_callbacks_and_the_step(data):
+    X, Y = data
+    kwargs = {"max_epochs": 1, "batch_size": len(X), "optimizer": torch.optim.SGD}
+    half = _fast(mixed_precision="fp16", callbacks=[_GradNorm()], **kwargs).fit(X, Y)
+    full = _fast(callbacks=[_GradNorm()], **kwargs).fit(X, Y)
+    assert half.net_.grad_scaler_.get_scale() > 1
+    (seen,) = dict(half.net_.callbacks_)["_GradNorm"].norms_
+    (expected,) = dict(full.net_.callbacks_)["_GradNorm"].norms_
+    assert seen == pytest.approx(expected, rel=1e-2)
+    # The SGD step used the unscaled gradients: it moved as far as full precision.
+    for p, q in zip(half.net_.module_.parameters(), full.net_.module_.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-2, atol=1e-3)
+
+
+def test_fp16_refuses_a_strategy_that_backpropagates_tasks_apart(data):
+    X, Y = data
+    clf = _fast(mixed_precision="fp16", loss_weighting="gradnorm")
+    with pytest.raises(ValueError, match="'fp16' scales one total loss, but GradNorm"):
+        clf.fit(X, Y)
+
+
+def test_compile_hands_the_module_to_torch_compile(data):
+    X, Y = data
+    compiled = _fast(max_epochs=2, compile=True, compile__backend="eager").fit(X, Y)
+    assert isinstance(compiled.net_.module_, torch._dynamo.eval_frame.OptimizedModule)
+    plain = _fast(max_epochs=2).fit(X, Y)
+    assert_allclose(compiled.predict_proba(X)[0], plain.predict_proba(X)[0], atol=1e-6)
 
 
 # Partial labels

@@ -180,10 +180,12 @@ def test_batch_scores_reach_the_host_once_per_epoch(monkeypatch, strategy):
             calls = _count_host_reads(patch)
             net.partial_fit(_data())
         reads[batch_size] = len(calls)
-        assert len(net.history[-1, "batches"]) == -(-50 // batch_size) + -(-20 // batch_size)
+        n_batches = -(-50 // batch_size) + -(-20 // batch_size)
+        assert len(net.history[-1, "batches"]) == n_batches
     assert reads[5] == reads[25]
     # The batch losses in the history are numbers, as skorch records them.
-    assert all(isinstance(b["train_loss"], float) for b in net.history[-1, "batches"][:10])
+    batches = net.history[-1, "batches"]
+    assert all(isinstance(batch["train_loss"], float) for batch in batches[:10])
 
 
 class _NaNAtBatch(torch.nn.Module):
@@ -206,7 +208,8 @@ class _NaNAtBatch(torch.nn.Module):
 
 def test_a_diverged_batch_is_named_when_its_epoch_ends():
     net = _net(batch_size=5, module=_NaNAtBatch(batch=3), train_split=None)
-    with pytest.raises(ValueError, match=r"Training diverged: .* epoch 1, train batch 3"):
+    diverged = r"Training diverged: .* in epoch 1, train batch 3"
+    with pytest.raises(ValueError, match=diverged):
         net.fit(_data())
     assert len(net.history) == 1
 
