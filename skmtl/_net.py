@@ -336,6 +336,14 @@ class MultiTaskNet(NeuralNet):
         self._record_task_scores("valid", task_losses, loss, y_pred, yi)
         return {"loss": loss, "y_pred": y_pred}
 
+    def _set_training(self, training=True):
+        # skorch sets the mode of every submodule at every batch; only a change
+        # of mode needs it.
+        for name in self._modules + self._criteria:
+            module = getattr(self, f"{name}_")
+            if isinstance(module, torch.nn.Module) and module.training != training:
+                module.train(training)
+
     def _labels_and_weights(self, y_true):
         if isinstance(y_true, dict):
             labels, weights = y_true["labels"], y_true["weights"]
@@ -379,7 +387,7 @@ class MultiTaskNet(NeuralNet):
                 self.notify("on_batch_begin", batch=batch, training=training)
                 step = step_fn(batch, **fit_params)
                 self.history.record_batch(f"{prefix}_loss", step["loss"].detach())
-                self.history.record_batch(f"{prefix}_batch_size", get_len(batch[0]))
+                self.history.record_batch(f"{prefix}_batch_size", _len(batch[0]))
                 self.notify("on_batch_end", batch=batch, training=training, **step)
                 batch_count += 1
         except Exception:
@@ -392,10 +400,10 @@ class MultiTaskNet(NeuralNet):
     def _record_task_scores(self, prefix, task_losses, loss, y_pred, y_true):
         """Keep a batch's per-task scores on the device, in one tensor."""
         labels, weights = self._labels_and_weights(y_true)
-        labelled = labels >= 0
+        # A missing label, -1, is never the predicted class.
         hits = torch.stack(
             [
-                ((logits.argmax(1) == labels[:, t]) & labelled[:, t]).sum()
+                (logits.argmax(1) == labels[:, t]).sum()
                 for t, logits in enumerate(y_pred)
             ]
         )
@@ -405,11 +413,11 @@ class MultiTaskNet(NeuralNet):
                 means,
                 weights.sum(0).to(means),
                 hits.to(means),
-                labelled.sum(0).to(means),
+                (labels >= 0).sum(0).to(means),
             ],
             dim=1,
         )
-        scores = torch.cat([rows.flatten(), loss.detach().reshape(1).to(means)])
+        scores = torch.cat([rows.flatten(), loss.detach().reshape(1)])
         # Outside run_single_epoch (a direct train_step call), read at once.
         pending = getattr(self, "_pending_scores", None)
         if pending is None:
@@ -484,6 +492,10 @@ class TaskScores(Callback):
                     accuracies.append(accuracy)
             if accuracies:
                 _record(history, f"{prefix}_acc", sum(accuracies) / len(accuracies))
+
+
+def _len(data):
+    return len(data) if torch.is_tensor(data) else get_len(data)
 
 
 def _weighted_mean(batches, key, weight_key):
