@@ -1,4 +1,4 @@
-"""Wall time of one grid search run sequentially, on joblib's processes and on Dask.
+"""Wall time of one grid search: sequential, on joblib's processes, Dask and Ray.
 
 An 8-candidate x 3-fold ``GridSearchCV`` of ``MultiTaskClassifier`` with a small
 CNN trunk (conv 8-16, dense 64) on Fashion-MNIST training images (item and
