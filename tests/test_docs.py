@@ -7,7 +7,8 @@ a reader who copies it would run it. A block fails when it raises, prints
 result or a search's ``cv_results_``, whether assigned to a name or left as a
 bare expression's value), or makes scikit-learn warn that a fit or a score failed
 (which ``cross_validate`` and ``GridSearchCV`` turn into NaN). A block that is not
-meant to run would be fenced as ```text; none is.
+meant to run is fenced as ```text: only the user guide's Ray one, as the test
+environment has no Ray.
 
 The blocks run on one torch thread: the results do not depend on the machine's
 core count, and torch's threads do not spin against other processes on a busy
@@ -19,6 +20,7 @@ code, and tracebacks point to the lines of the Markdown file.
 
 import ast
 import copy
+import os
 import re
 import sys
 import warnings
@@ -154,6 +156,18 @@ def headless_matplotlib(monkeypatch):
     yield
     if "matplotlib.pyplot" in sys.modules:
         sys.modules["matplotlib.pyplot"].close("all")
+
+
+@pytest.fixture(autouse=True)
+def restore_environ():
+    """A block that starts a Dask ``LocalCluster`` leaves ``OMP_NUM_THREADS``
+    and its kin set in this process, as Dask does on purpose: the environment
+    is restored after each block, for the tests that start processes."""
+    saved = dict(os.environ)
+    yield
+    for key in os.environ.keys() - saved.keys():
+        del os.environ[key]
+    os.environ.update(saved)
 
 
 @pytest.fixture(autouse=True)
