@@ -436,10 +436,9 @@ class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
             on a device, as uint8, a quarter of float32's bytes, and train
             exactly as ``X.astype("float32")`` would (cast, not scaled). Other
             input, such as lists and DataFrames, is converted to ``dtype``
-            whole. A map-style
-            :class:`torch.utils.data.Dataset` whose items are rows of features
-            (1-D tensors or arrays of ``n_features`` numbers; the labels are
-            ``y``) is read a batch at a time through a
+            whole. A map-style :class:`torch.utils.data.Dataset` whose items
+            are rows of features (1-D tensors or arrays of ``n_features``
+            numbers; the labels are ``y``) is read a batch at a time through a
             :class:`~torch.utils.data.DataLoader`, its items checked as they are
             read. NaN and infinity are refused.
 
