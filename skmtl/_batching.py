@@ -145,13 +145,15 @@ class TensorBatchIterator:
     def __len__(self):
         return len(self._bounds())
 
-    def _positions(self):
+    def _positions(self, device=None):
         """Each batch's positions in the dataset: a slice, or a tensor of them
-        in a random order."""
+        in a random order, on ``device``."""
         order = None
         if self.shuffle:
             n = len(self.dataset) if self.rows is None else len(self.rows)
-            order = torch.randperm(n, generator=self.generator)
+            # Drawn on the host, whatever the device, for the same order
+            # everywhere; moved once per epoch.
+            order = torch.randperm(n, generator=self.generator).to(device)
         for start, stop in self._bounds():
             yield slice(start, stop) if order is None else order[start:stop]
 
@@ -166,9 +168,7 @@ class TensorBatchIterator:
     def _slice_tensor(self):
         device = self.X.device
         rows = None if self.rows is None else torch.as_tensor(self.rows).to(device)
-        for positions in self._positions():
-            if torch.is_tensor(positions):
-                positions = positions.to(device)
+        for positions in self._positions(device):
             index = positions if rows is None else rows[positions]
             yield self._deliver(self.X[index], _take(self.y, positions))
 
