@@ -1,18 +1,71 @@
-"""Mini-batches sliced from whole tensors, in place of skorch's per-sample loading."""
+"""Mini-batches read from whole arrays, tensors or datasets, delivered to a device.
 
+Data that fit on the device are copied there once and sliced; otherwise each
+batch is read where the data are (memory, a memory-mapped file, a dataset),
+pinned and copied without blocking.
+"""
+
+import numpy as np
 import torch
+from torch.utils.data import DataLoader, Dataset, IterableDataset, default_collate
 
 __all__ = ["TensorBatchIterator"]
 
+# Data copied to a device may fill this fraction of its free memory; the rest is
+# left to the network, its gradients, optimizer state and activations.
+DEVICE_DATA_FRACTION = 0.5
+# Whole-array passes (finiteness checks, copies to a device) read this many bytes
+# of rows at a time, so that they never hold more than that in extra copies.
+CHUNK_BYTES = 1 << 22
+
+
+class RowDataset(Dataset):
+    """Selected rows of features and their targets, for :class:`TensorBatchIterator`.
+
+    Parameters
+    ----------
+    X : torch.Tensor, ndarray or torch Dataset
+        Every row. An ndarray, such as a :class:`numpy.memmap`, is read a batch
+        at a time, never copied whole; a dataset's items are 1-D rows of
+        features.
+
+    y : torch.Tensor, dict of torch.Tensor or None, default=None
+        Targets of the selected rows, in their order, where ``X`` is: row ``i``
+        of ``y`` belongs to row ``rows[i]`` of ``X``.
+
+    rows : ndarray of int or None, default=None
+        The rows of ``X`` in this data set, in order; ``None`` for all of them.
+    """
+
+    def __init__(self, X, y=None, rows=None):
+        self.X = X
+        self.y = y
+        self.rows = rows
+
+    def __len__(self):
+        return len(self.X) if self.rows is None else len(self.rows)
+
+    def __getitem__(self, i):
+        row = i if self.rows is None else int(self.rows[i])
+        return self.X[row], _take(self.y, i)
+
 
 class TensorBatchIterator:
-    """Iterate over a dataset's tensors in mini-batches by slicing them.
+    """Iterate over a dataset's rows in mini-batches, delivered to a device.
 
     A drop-in for :class:`torch.utils.data.DataLoader` as skorch's
-    ``iterator_train`` / ``iterator_valid`` when the data already sit in
-    tensors: a batch is one indexing operation instead of ``batch_size`` calls
-    to ``__getitem__`` and a collation, which dominate the cost of an epoch
-    for small inputs such as 28x28 images.
+    ``iterator_train`` / ``iterator_valid``. When the features sit in a tensor
+    or an array, a batch is one indexing operation instead of ``batch_size``
+    calls to ``__getitem__`` and a collation, which dominate the cost of an
+    epoch for small inputs such as 28x28 images. An array, such as a
+    :class:`numpy.memmap`, is read one batch of rows at a time and never copied
+    whole. When they sit in a torch dataset, a :class:`~torch.utils.data.DataLoader`
+    reads the same batches.
+
+    A batch on the host bound for a CUDA device is pinned and copied without
+    blocking, so that the host prepares the next batch while the device
+    computes. Features are cast to ``dtype`` on the side of the copy where they
+    are narrower: uint8 images travel as uint8 and become floats on the device.
 
     A last batch of a single row is merged into the batch before it, so that
     batch normalisation, which needs two rows in training, never meets one.
@@ -20,8 +73,12 @@ class TensorBatchIterator:
     Parameters
     ----------
     dataset : skorch.dataset.Dataset
-        A dataset whose ``X`` is a tensor and ``y`` a tensor, a dict of
-        tensors, or ``None``.
+        A dataset with attributes ``X``, a tensor, an ndarray or a torch
+        dataset whose items are 1-D rows of features; ``y``, a tensor, a dict
+        of tensors or ``None``, where ``X`` is (on its device, or on the host
+        for an array or a dataset); and optionally ``rows``, the rows of ``X``
+        that it holds, in order (all of them if missing). Its items must be
+        ``(row, target)`` pairs when ``X`` is a torch dataset.
 
     batch_size : int, default=128
         Number of rows per batch; the last batch may be smaller.
@@ -36,26 +93,48 @@ class TensorBatchIterator:
 
     generator : torch.Generator, default=None
         Source of the random order.
+
+    device : str, torch.device or None, default=None
+        Where the batches go; ``None`` leaves them where the data are (the
+        host, for an array or a dataset).
+
+    dtype : torch.dtype or None, default=None
+        The type the features' batches are cast to; ``None`` keeps theirs.
     """
 
     def __init__(
-        self, dataset, batch_size=128, shuffle=False, drop_last=False, generator=None
+        self,
+        dataset,
+        batch_size=128,
+        shuffle=False,
+        drop_last=False,
+        generator=None,
+        device=None,
+        dtype=None,
     ):
+        self.dataset = dataset
         self.X = dataset.X
         self.y = dataset.y
-        if not torch.is_tensor(self.X):
+        self.rows = getattr(dataset, "rows", None)
+        if not (
+            torch.is_tensor(self.X)
+            or isinstance(self.X, np.ndarray)
+            or _is_dataset(self.X)
+        ):
             raise TypeError(
-                "TensorBatchIterator needs a dataset holding tensors; got X of "
-                f"type {type(self.X).__name__}."
+                "TensorBatchIterator needs a dataset holding a tensor, an ndarray "
+                f"or a torch Dataset; got X of type {type(self.X).__name__}."
             )
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.drop_last = drop_last
         self.generator = generator
+        self.device = None if device is None else torch.device(device)
+        self.dtype = dtype
 
     def _bounds(self):
         """The (start, stop) row range of each batch."""
-        n = len(self.X)
+        n = len(self.dataset) if self.rows is None else len(self.rows)
         stops = list(range(self.batch_size, n, self.batch_size)) + [n]
         if self.drop_last and n % self.batch_size:
             stops.pop()
@@ -66,14 +145,163 @@ class TensorBatchIterator:
     def __len__(self):
         return len(self._bounds())
 
-    def __iter__(self):
+    def _positions(self, device=None):
+        """Each batch's positions in the dataset: a slice, or a tensor of them
+        in a random order, on ``device``."""
         order = None
         if self.shuffle:
-            order = torch.randperm(len(self.X), generator=self.generator)
-            order = order.to(self.X.device)
+            n = len(self.dataset) if self.rows is None else len(self.rows)
+            # Drawn on the host, whatever the device, for the same order
+            # everywhere; moved once per epoch.
+            order = torch.randperm(n, generator=self.generator).to(device)
         for start, stop in self._bounds():
-            rows = slice(start, stop) if order is None else order[start:stop]
-            yield self.X[rows], _take(self.y, rows)
+            yield slice(start, stop) if order is None else order[start:stop]
+
+    def __iter__(self):
+        if _is_dataset(self.X):
+            yield from self._load()
+        elif torch.is_tensor(self.X):
+            yield from self._slice_tensor()
+        else:
+            yield from self._read_array()
+
+    def _slice_tensor(self):
+        device = self.X.device
+        rows = None if self.rows is None else torch.as_tensor(self.rows).to(device)
+        for positions in self._positions(device):
+            index = positions if rows is None else rows[positions]
+            yield self._deliver(self.X[index], _take(self.y, positions))
+
+    def _read_array(self):
+        for positions in self._positions():
+            index = positions.numpy() if torch.is_tensor(positions) else positions
+            if self.rows is not None:
+                index = self.rows[index]
+            # One batch of rows: a view for a slice of a contiguous array,
+            # else a copy of the batch only.
+            batch = np.ascontiguousarray(self.X[index])
+            yield self._deliver(_host_tensor(batch), _take(self.y, positions))
+
+    def _load(self):
+        batches = [
+            list(range(p.start, p.stop)) if isinstance(p, slice) else p.tolist()
+            for p in self._positions()
+        ]
+        # A generator of its own: the loader draws a seed for its workers from
+        # it, which would otherwise move torch's global random state.
+        loader = DataLoader(
+            self.dataset,
+            batch_sampler=batches,
+            collate_fn=_collate,
+            generator=torch.Generator(),
+        )
+        for X, y in loader:
+            yield self._deliver(X, y)
+
+    def _deliver(self, X, y):
+        """A batch on ``device``, its features cast to ``dtype``."""
+        if self.dtype is not None and X.dtype != self.dtype:
+            if X.element_size() > self.dtype.itemsize:
+                # Cast before the copy: fewer bytes to move.
+                X = _move(X.to(self.dtype), self.device)
+            else:
+                X = _move(X, self.device).to(self.dtype)
+        else:
+            X = _move(X, self.device)
+        if isinstance(y, dict):
+            y = {key: _move(value, self.device) for key, value in y.items()}
+        elif y is not None:
+            y = _move(y, self.device)
+        return X, y
+
+
+def keep_on_device(nbytes, device, free_bytes=None):
+    """Whether data of ``nbytes`` are copied to ``device`` once, rather than
+    read and moved a batch at a time.
+
+    On the CPU the data are read where they are: copying them would only double
+    the memory they take. On a CUDA device they are copied when they take at
+    most ``DEVICE_DATA_FRACTION`` of its free memory, leaving the rest to
+    training. Other devices, which tell no free memory, get the copy.
+
+    Parameters
+    ----------
+    nbytes : int
+        Size of the data as they would sit on the device.
+
+    device : str or torch.device
+        Where training runs.
+
+    free_bytes : int, default=None
+        The device's free memory; ``None`` asks the device.
+
+    Returns
+    -------
+    keep : bool
+        Whether to copy the data to the device once.
+    """
+    device = torch.device(device)
+    if device.type == "cpu":
+        return False
+    if free_bytes is None:
+        if device.type != "cuda":
+            return True
+        free_bytes, _ = torch.cuda.mem_get_info(device)
+    return nbytes <= DEVICE_DATA_FRACTION * free_bytes
+
+
+def storage_dtype(array_dtype, dtype):
+    """The torch dtype rows of ``array_dtype`` keep on a device for a network
+    of ``dtype``: their own when narrower (uint8 images take a quarter of the
+    room of float32), else the network's, cast once."""
+    own = torch.from_numpy(np.empty(0, dtype=array_dtype)).dtype
+    return own if own.itemsize < dtype.itemsize else dtype
+
+
+def rows_to_device(X, rows, device, dtype):
+    """Some rows of an array as one tensor on ``device``, in ``storage_dtype``,
+    copied a chunk of rows at a time: the host never holds a copy of them all."""
+    store = storage_dtype(X.dtype, dtype)
+    out = torch.empty((len(rows), X.shape[1]), dtype=store, device=device)
+    step = chunk_rows(X)
+    for start in range(0, len(rows), step):
+        chunk = np.ascontiguousarray(X[rows[start : start + step]])
+        out[start : start + step].copy_(torch.from_numpy(chunk))
+    return out
+
+
+def chunk_rows(X):
+    """Number of rows of ``X`` that take about ``CHUNK_BYTES``."""
+    row_bytes = max(1, X.dtype.itemsize * int(np.prod(X.shape[1:])))
+    return max(1, CHUNK_BYTES // row_bytes)
+
+
+def _is_dataset(X):
+    return isinstance(X, Dataset) and not isinstance(X, IterableDataset)
+
+
+def _host_tensor(array):
+    # torch cannot share memory with a read-only array (e.g. a memmap opened
+    # for reading): a batch view of one is copied.
+    return torch.from_numpy(array if array.flags.writeable else array.copy())
+
+
+def _move(tensor, device):
+    if device is None or tensor.device == device:
+        return tensor
+    if device.type == "cuda" and tensor.device.type == "cpu":
+        # A pinned source lets the copy run while the host goes on.
+        if not tensor.is_pinned():
+            tensor = tensor.pin_memory()
+        return tensor.to(device, non_blocking=True)
+    return tensor.to(device)
+
+
+def _collate(items):
+    """Stack a dataset's (row, target) items into a batch."""
+    rows, targets = zip(*items)
+    y = None if targets[0] is None else default_collate(list(targets))
+    return torch.stack(rows), y
 
 
 def _take(y, rows):

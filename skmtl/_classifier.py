@@ -22,10 +22,16 @@ from sklearn.utils.validation import (
     validate_data,
 )
 from skorch.callbacks import Callback, LRScheduler
-from skorch.dataset import Dataset
 from skorch.helper import predefined_split
 
-from ._batching import TensorBatchIterator
+from ._batching import (
+    RowDataset,
+    TensorBatchIterator,
+    keep_on_device,
+    rows_to_device,
+    storage_dtype,
+)
+from ._data import check_dataset, check_finite, feature_params, is_dataset
 from ._net import MultiTaskNet
 from ._persistence import PortableStateMixin, device_available
 from ._targets import (
@@ -206,14 +212,18 @@ class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
         ``callbacks__<name>__<param>``.
 
     device : str or torch.device, default="cpu"
-        Where to train and predict, e.g. ``"cuda"``. A model unpickled where
+        Where to train and predict, e.g. ``"cuda"``. Training rows that take
+        at most half of a CUDA device's free memory are copied there once, at
+        the start of ``fit``; larger ones, and a torch ``Dataset``, stay on the
+        host and move one batch at a time, from pinned memory, without
+        blocking. Prediction moves one batch at a time. A model unpickled where
         that device is missing predicts on the CPU.
 
     dtype : {"float32", "float64"}, default="float32"
-        Floating point type of the network and the data. ``"float32"`` is
-        fast; ``"float64"`` makes results independent of how rows fall into
-        batches up to 1e-15 instead of 1e-7, as scikit-learn's exactness checks
-        want.
+        Floating point type of the network and the data, which are cast to it
+        one batch at a time (see ``fit``). ``"float32"`` is fast;
+        ``"float64"`` makes results independent of how rows fall into batches
+        up to 1e-15 instead of 1e-7, as scikit-learn's exactness checks want.
 
     mixed_precision : {"bf16", "fp16"} or None, default=None
         Run the network's forward pass in bfloat16 or float16 where torch's
@@ -437,8 +447,21 @@ class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Features; cast to float32.
+        X : array-like, memmap or torch Dataset of shape (n_samples, n_features)
+            Features. An ndarray of uint8, int8, int16, int32, int64, float16,
+            float32 or float64 is never copied whole, so that a
+            :class:`numpy.memmap` larger than memory trains: it is checked a
+            chunk of rows at a time and read a batch of rows at a time. Each
+            batch is cast to ``dtype`` on its way to the network, after its move
+            to the device when its type is narrower: uint8 images move, and stay
+            on a device, as uint8, a quarter of float32's bytes, and train
+            exactly as ``X.astype("float32")`` would (cast, not scaled). Other
+            input, such as lists and DataFrames, is converted to ``dtype``
+            whole. A map-style :class:`torch.utils.data.Dataset` whose items
+            are rows of features (1-D tensors or arrays of ``n_features``
+            numbers; the labels are ``y``) is read a batch at a time through a
+            :class:`~torch.utils.data.DataLoader`, its items checked as they are
+            read. NaN and infinity are refused.
 
         y : array-like of shape (n_samples,) or (n_samples, n_tasks)
             Labels of any type, one task per column. A DataFrame's column names
@@ -470,22 +493,7 @@ class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
         check_missing_label(self.missing_label)
         continuing = self.warm_start and hasattr(self, "net_")
         names = task_names(y)
-        nan_marks_missing = is_scalar_nan(self.missing_label)
-        X, y = validate_data(
-            self,
-            X,
-            y,
-            reset=not continuing,
-            validate_separately=(
-                {"dtype": self.dtype},
-                {
-                    "ensure_2d": False,
-                    "dtype": None,
-                    "ensure_all_finite": not nan_marks_missing,
-                },
-            ),
-        )
-        check_consistent_length(X, y)
+        X, y = self._validate_X_y(X, y, reset=not continuing)
         if y.ndim > 2:
             raise ValueError(f"y must be 1-D or 2-D; got shape {y.shape}.")
         Y = y.reshape(len(y), -1)
@@ -500,7 +508,7 @@ class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
         classes, codes = encode_targets(
             Y, names, self.missing_label, self._task_classes if continuing else None
         )
-        weights = self._label_weights(sample_weight, X, classes, codes, names)
+        weights = self._label_weights(sample_weight, Y, classes, codes, names)
         # Rows without a weighted label would train nothing, yet would still sway
         # batch statistics: they are left out.
         rows = np.flatnonzero(weights.any(axis=1))
@@ -511,13 +519,13 @@ class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
         n_fits = self._n_fits if continuing else 0
         # Each warm fit draws new shuffles; the validation rows stay the same.
         torch_seed = seed + n_fits
-        data = (X, codes, weights, self.device)
+        data = (X, codes, weights, self._placement(X, rows), _DTYPES[self.dtype])
         with _seeded_torch(torch_seed):
             if continuing:
                 net = copy.deepcopy(self.net_)
                 self._update_net(net)
             else:
-                net = self._make_net(X.shape[1], classes, names)
+                net = self._make_net(self.n_features_in_, classes, names)
             _check_batch_norm(net, len(train), self.batch_size)
             net.set_params(
                 train_split=None
@@ -537,6 +545,53 @@ class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
             self.task_names_ = names
         self._set_convergence(net.history[epochs_before:])
         return self
+
+    def _validate_X_y(self, X, y, reset):
+        """``X`` as an ndarray (not copied when torch holds its type) or
+        checked dataset rows, and ``y`` as an array."""
+        y_params = {
+            "ensure_2d": False,
+            "dtype": None,
+            "ensure_all_finite": not is_scalar_nan(self.missing_label),
+        }
+        if is_dataset(X):
+            X = check_dataset(self, X, reset=reset)
+            if y is None:
+                raise ValueError(
+                    f"This {type(self).__name__} estimator requires y to be "
+                    "passed, but the target y is None."
+                )
+            y = check_array(y, input_name="y", estimator=self, **y_params)
+        else:
+            X, y = validate_data(
+                self,
+                X,
+                y,
+                reset=reset,
+                validate_separately=(feature_params(X, self.dtype), y_params),
+            )
+            check_finite(self, X, self.dtype)
+        check_consistent_length(X, y)
+        return X, y
+
+    def _validate_X(self, X):
+        """``X`` at predict, as in :meth:`_validate_X_y`."""
+        if is_dataset(X):
+            return check_dataset(self, X, reset=False)
+        X = validate_data(self, X, reset=False, **feature_params(X, self.dtype))
+        check_finite(self, X, self.dtype)
+        return X
+
+    def _placement(self, X, rows):
+        """Where training keeps ``rows`` of ``X``: the device, copied once, when
+        they fit there (see :func:`~skmtl._batching.keep_on_device`); ``None``
+        where they are, read a batch at a time."""
+        if is_dataset(X):
+            # Read item by item, as a dataset that draws random transforms wants.
+            return None
+        store = storage_dtype(X.dtype, _DTYPES[self.dtype])
+        nbytes = len(rows) * X.shape[1] * store.itemsize
+        return self.device if keep_on_device(nbytes, self.device) else None
 
     def _set_convergence(self, epochs):
         """Set ``n_iter_`` and the best epoch and score of the fit that ran
@@ -620,8 +675,9 @@ class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Features.
+        X : array-like, memmap or torch Dataset of shape (n_samples, n_features)
+            Features, taken as ``fit`` takes them: no more than a batch of
+            ``X`` is copied at a time.
 
         Returns
         -------
@@ -629,8 +685,9 @@ class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
             One array per task, columns in the order of ``classes_[t]``; a
             single array when ``y`` was 1-D at fit.
         """
-        logits = self._forward(X)
-        probas = [torch.softmax(z.double(), dim=1).numpy() for z in logits]
+        probas = self._fill_per_task(
+            X, lambda z: torch.softmax(z.double(), dim=1).numpy()
+        )
         return probas if self._multi_output else probas[0]
 
     def predict(self, X):
@@ -638,8 +695,9 @@ class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Features.
+        X : array-like, memmap or torch Dataset of shape (n_samples, n_features)
+            Features, taken as ``fit`` takes them: no more than a batch of
+            ``X`` is copied at a time.
 
         Returns
         -------
@@ -647,11 +705,8 @@ class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
             The original labels, one column per task; 1-D when ``y`` was 1-D at
             fit.
         """
-        logits = self._forward(X)
-        columns = [
-            classes[z.argmax(dim=1).numpy()]
-            for classes, z in zip(self._task_classes, logits)
-        ]
+        codes = self._fill_per_task(X, lambda z: z.argmax(dim=1).numpy())
+        columns = [classes[c] for classes, c in zip(self._task_classes, codes)]
         return _stack_columns(columns) if self._multi_output else columns[0]
 
     def score(self, X, y, sample_weight=None):
@@ -796,7 +851,19 @@ class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
             callbacks=self._net_callbacks(),
             device=self.device,
             verbose=self.verbose,
-            **{"iterator_train__shuffle": True, **self._routed(_NET_PREFIXES)},
+            **{
+                "iterator_train__shuffle": True,
+                # The iterators deliver batches on the device, in the dtype.
+                **{
+                    f"{iterator}__{key}": value
+                    for iterator in ("iterator_train", "iterator_valid")
+                    for key, value in (
+                        ("device", self.device),
+                        ("dtype", _DTYPES[self.dtype]),
+                    )
+                },
+                **self._routed(_NET_PREFIXES),
+            },
         )
         return _check_callback_params(net.initialize())
 
@@ -864,11 +931,11 @@ class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
         callbacks[at:at] = [(n, cb.initialize()) for n, cb in own]
         net.callbacks_ = callbacks
 
-    def _label_weights(self, sample_weight, X, classes, codes, names):
+    def _label_weights(self, sample_weight, Y, classes, codes, names):
         """Weight of each label in the loss: its row's times its class's, 0 if
         missing; scaled per task to at most 1, in the network's dtype."""
         sample_weight = _check_sample_weight(
-            sample_weight, X, dtype=np.float64, ensure_non_negative=True
+            sample_weight, Y, dtype=np.float64, ensure_non_negative=True
         )
         if sample_weight.max() > 0:
             # Only ratios matter, to the objective and to "balanced".
@@ -907,12 +974,24 @@ class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
             rows, test_size=self._validation_fraction, random_state=seed
         )
 
-    def _forward(self, X):
+    def _fill_per_task(self, X, transform):
+        """One array per task: ``transform`` of its logits, batch by batch into
+        arrays made once, so that no more than a batch of ``X`` is copied."""
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=self.dtype)
-        # The net moves one batch at a time to its device, which is the CPU
-        # for a model trained on a GPU and loaded where there is none.
-        return self.net_.forward(Dataset(_as_tensor(X), None))
+        X = self._validate_X(X)
+        out, start = None, 0
+        # The net's iterator moves one batch at a time to the net's device,
+        # which is the CPU for a model trained on a GPU and loaded where there
+        # is none; forward_iter brings the logits back to the host.
+        for logits in self.net_.forward_iter(RowDataset(X)):
+            parts = [transform(z) for z in logits]
+            if out is None:
+                out = [np.empty((len(X), *p.shape[1:]), dtype=p.dtype) for p in parts]
+            stop = start + len(parts[0])
+            for array, part in zip(out, parts):
+                array[start:stop] = part
+            start = stop
+        return out
 
 
 def _check_routed(params):
@@ -1016,11 +1095,6 @@ def _describe(obj):
     return obj
 
 
-def _as_tensor(array):
-    # torch cannot share memory with a read-only array (e.g. a memmap).
-    return torch.from_numpy(array if array.flags.writeable else array.copy())
-
-
 def _stack_columns(columns):
     """One 2-D array from per-task label columns, object dtype if their kinds differ."""
     if len({c.dtype.kind for c in columns}) == 1:
@@ -1031,14 +1105,18 @@ def _stack_columns(columns):
     return stacked
 
 
-def _subset(X, labels, weights, device, rows):
-    """The given rows as a skorch dataset of tensors on the device."""
-
-    def tensor(array):
-        # Fancy indexing copies, so the tensor may share the copy's memory.
-        return torch.from_numpy(array[rows]).to(device)
-
-    return Dataset(tensor(X), {"labels": tensor(labels), "weights": tensor(weights)})
+def _subset(X, labels, weights, device, dtype, rows):
+    """The given rows as a dataset: copied to ``device`` once, or, with
+    ``device=None``, left where they are and read a batch at a time."""
+    # Fancy indexing copies, so the tensors may share the copies' memory.
+    y = {
+        "labels": torch.from_numpy(labels[rows]),
+        "weights": torch.from_numpy(weights[rows]),
+    }
+    if device is None:
+        return RowDataset(X, y, rows)
+    y = {key: value.to(device) for key, value in y.items()}
+    return RowDataset(rows_to_device(X, rows, device, dtype), y)
 
 
 @contextmanager

@@ -1,0 +1,153 @@
+"""Features that may not fit in memory, validated without copying them whole.
+
+An ndarray of a type torch holds, memory-mapped or not, stays as it is: it is
+checked a chunk of rows at a time, and its batches are cast to the network's
+type on their way to it. A torch ``Dataset`` is checked item by item as it is
+read.
+"""
+
+import numpy as np
+import torch
+from sklearn.utils.validation import _check_feature_names, check_array
+from torch.utils.data import Dataset, IterableDataset
+
+from ._batching import chunk_rows
+
+# The array types kept as they are and cast a batch at a time, which gives the
+# values a whole-array cast would: torch holds them, and their casts to float
+# are exact or rounded alike.
+_KEPT_DTYPES = frozenset(
+    np.dtype(name)
+    for name in (
+        "uint8",
+        "int8",
+        "int16",
+        "int32",
+        "int64",
+        "float16",
+        "float32",
+        "float64",
+    )
+)
+
+
+def is_dataset(X):
+    """Whether ``X`` is a torch dataset rather than array-like."""
+    return isinstance(X, Dataset)
+
+
+def feature_params(X, dtype):
+    """The ``check_array`` parameters of ``X`` for a network of ``dtype``: no
+    conversion, and no finiteness check (see :func:`check_finite`), for an
+    ndarray of a kept type; conversion for anything else (lists, DataFrames...)."""
+    if isinstance(X, np.ndarray) and X.dtype in _KEPT_DTYPES:
+        return {"dtype": None, "ensure_all_finite": False}
+    return {"dtype": dtype}
+
+
+def check_finite(estimator, X, dtype):
+    """Raise scikit-learn's ``ValueError`` if a float ``X`` holds NaN or
+    infinity, or values that overflow ``dtype``, reading a chunk of rows at a
+    time."""
+    if X.dtype.kind != "f":
+        return
+    # A float64 array for a float32 network: its values must fit float32.
+    cast = dtype if X.dtype.itemsize > np.dtype(dtype).itemsize else None
+    step = chunk_rows(X)
+    for start in range(0, len(X), step):
+        check_array(
+            X[start : start + step], dtype=cast, input_name="X", estimator=estimator
+        )
+
+
+def check_dataset(estimator, X, *, reset):
+    """Check a torch dataset of feature rows and set or check ``n_features_in_``.
+
+    Its first item gives the number of features; every item is checked as it is
+    read (see :class:`DatasetRows`).
+
+    Returns
+    -------
+    rows : DatasetRows
+        The dataset, with items checked and turned into tensors.
+    """
+    name = type(estimator).__name__
+    if isinstance(X, IterableDataset) or not hasattr(X, "__len__"):
+        raise TypeError(
+            f"{name} takes a map-style torch Dataset as X, with __len__ and "
+            f"__getitem__; got {type(X).__name__}, which has no length or "
+            "random access."
+        )
+    if len(X) < 1:
+        raise ValueError(
+            f"Found a Dataset X with 0 items, while a minimum of 1 is required by "
+            f"{name}."
+        )
+    n_features = len(DatasetRows(X)[0])
+    _check_feature_names(estimator, X, reset=reset)
+    if reset:
+        estimator.n_features_in_ = n_features
+    elif n_features != estimator.n_features_in_:
+        raise ValueError(
+            f"X has {n_features} features, but {name} is expecting "
+            f"{estimator.n_features_in_} features as input."
+        )
+    return DatasetRows(X, n_features)
+
+
+class DatasetRows(Dataset):
+    """A torch dataset of feature rows whose items are checked as they are read.
+
+    Each item of ``dataset`` must be one row of features: a 1-D tensor or
+    ndarray of ``n_features`` real numbers, finite if floats. Items are
+    returned as tensors; a bad one raises an error that names it.
+
+    Parameters
+    ----------
+    dataset : torch.utils.data.Dataset
+        The rows.
+
+    n_features : int, default=None
+        The length every row must have; ``None`` checks only that rows are 1-D.
+    """
+
+    def __init__(self, dataset, n_features=None):
+        self.dataset = dataset
+        self.n_features = n_features
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def __getitem__(self, index):
+        item = self.dataset[index]
+        where = f"Item {index} of the Dataset X"
+        if isinstance(item, np.ndarray):
+            try:
+                # torch cannot share memory with a read-only array.
+                item = torch.from_numpy(item if item.flags.writeable else item.copy())
+            except TypeError as err:
+                raise TypeError(f"{where} has an unsupported dtype: {err}") from err
+        if not torch.is_tensor(item):
+            raise TypeError(
+                f"{where} is a {type(item).__name__}; the items must be rows of "
+                "features, 1-D tensors or arrays, with the labels given apart as "
+                "y. A dataset of (features, label) pairs can be wrapped to "
+                "return the features alone."
+            )
+        if item.ndim != 1 or item.shape[0] < 1:
+            raise ValueError(
+                f"{where} has shape {tuple(item.shape)}; the items must be 1-D "
+                "rows of features (flatten images, e.g. with a transform)."
+            )
+        if self.n_features is not None and len(item) != self.n_features:
+            raise ValueError(
+                f"{where} has {len(item)} features, but the first has "
+                f"{self.n_features}."
+            )
+        if item.is_complex():
+            raise ValueError(f"{where} is complex; features must be real numbers.")
+        if item.is_floating_point() and not torch.isfinite(item).all():
+            raise ValueError(
+                f"Input X contains NaN or infinity, in item {index} of the Dataset X."
+            )
+        return item

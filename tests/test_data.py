@@ -1,0 +1,287 @@
+"""Features beyond memory: uint8 images, memory-mapped arrays, torch datasets.
+
+Each kind of input must train and predict exactly as the same values in an
+in-memory float array, without copying X whole.
+"""
+
+import tracemalloc
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from skorch.callbacks import Callback
+from torch.utils.data import Dataset, IterableDataset
+
+from skmtl import MultiTaskClassifier
+from skmtl import _classifier as classifier_module
+
+
+def _fast(**params):
+    return MultiTaskClassifier(
+        **{
+            "max_epochs": 3,
+            "n_iter_no_change": None,
+            "lr": 0.01,
+            "batch_size": 32,
+            "trunk__hidden_units": (16,),
+            "random_state": 0,
+            **params,
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def images():
+    """Small uint8 "images", and two tasks that depend on them."""
+    rng = np.random.RandomState(0)
+    X = rng.randint(0, 256, size=(300, 12)).astype(np.uint8)
+    Y = np.column_stack([X[:, 0] > 127, X[:, 1] % 3])
+    return X, Y
+
+
+def _memmap(folder, X, name="X.npy"):
+    """``X`` written to a .npy file, opened read-only as a memmap."""
+    path = folder / name
+    out = np.lib.format.open_memmap(path, mode="w+", dtype=X.dtype, shape=X.shape)
+    out[:] = X
+    out.flush()
+    del out
+    return np.load(path, mmap_mode="r")
+
+
+class _Rows(Dataset):
+    """A torch dataset of the rows of an array."""
+
+    def __init__(self, X, item=lambda row: row):
+        self.X = X
+        self.item = item
+
+    def __len__(self):
+        return len(self.X)
+
+    def __getitem__(self, i):
+        return self.item(self.X[i])
+
+
+def _assert_same_model(fitted, expected, X):
+    weights = zip(fitted.net_.module_.parameters(), expected.net_.module_.parameters())
+    assert all(torch.equal(a, b) for a, b in weights)
+    for a, b in zip(fitted.predict_proba(X), expected.predict_proba(X)):
+        np.testing.assert_array_equal(a, b)
+
+
+# uint8
+
+
+@pytest.mark.parametrize("params", [{}, {"validation_fraction": 0.2}])
+def test_uint8_X_trains_and_predicts_exactly_as_its_float_values(images, params):
+    X, Y = images
+    as_uint8 = _fast(**params).fit(X, Y)
+    as_float = _fast(**params).fit(X.astype(np.float32), Y)
+    _assert_same_model(as_uint8, as_float, X.astype(np.float32))
+    for a, b in zip(as_uint8.predict_proba(X), as_float.predict_proba(X)):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(as_uint8.predict(X), as_float.predict(X))
+
+
+def test_uint8_rows_stay_uint8_on_the_device(images, monkeypatch):
+    X, Y = images
+    # As on a GPU where they fit: the rows are copied to the device once.
+    monkeypatch.setattr(classifier_module, "keep_on_device", lambda *args: True)
+    clf = _fast(max_epochs=1, validation_fraction=0.2, callbacks=[("spy", _Valid())])
+    valid = dict(clf.fit(X, Y).net_.callbacks_)["spy"].valid
+    assert torch.is_tensor(valid.X) and valid.X.dtype == torch.uint8
+    assert len(valid.X) == len(valid) == 60
+
+
+class _Valid(Callback):
+    """Keeps the validation data set of a fit."""
+
+    def on_train_begin(self, net, **kwargs):
+        self.valid = net.train_split.keywords["valid_ds"]
+
+
+# Memory-mapped arrays
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32, np.float64])
+def test_a_memmap_trains_and_predicts_as_the_array_in_memory(images, tmp_path, dtype):
+    X, Y = images
+    X = X.astype(dtype)
+    mapped = _memmap(tmp_path, X)
+    params = {"validation_fraction": 0.2, "sample_weight": np.arange(len(X)) % 3}
+    weights = params.pop("sample_weight")
+    from_file = _fast(**params).fit(mapped, Y, sample_weight=weights)
+    in_memory = _fast(**params).fit(np.array(X), Y, sample_weight=weights)
+    _assert_same_model(from_file, in_memory, X)
+    for a, b in zip(from_file.predict_proba(mapped), in_memory.predict_proba(X)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_float64_X_for_a_float32_network_is_cast_a_batch_at_a_time(images):
+    X, Y = images
+    X = X / 255.0
+    _assert_same_model(_fast().fit(X, Y), _fast().fit(X.astype(np.float32), Y), X)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32, np.float64])
+def test_fit_and_predict_on_a_memmap_never_copy_it_whole(tmp_path, dtype):
+    rng = np.random.RandomState(0)
+    X = _memmap(tmp_path, (rng.uniform(size=(10_000, 512)) * 255).astype(dtype))
+    Y = rng.randint(0, 2, size=(len(X), 2))
+    clf = _fast(max_epochs=1, batch_size=200, validation_fraction=0.1)
+    # Once first: torch imports and sets up lazily, which tracemalloc would count.
+    clf.fit(X[:100], Y[:100]).predict(X[:10])
+    tracemalloc.start()
+    try:
+        clf.fit(X, Y)
+        fit_peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.reset_peak()
+        clf.predict_proba(X)
+        predict_peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    # Labels, weights and outputs take about 1 MB; a batch of rows 0.1 to 0.8 MB;
+    # a copy of X, or of its training rows, over half its size (float32 rows of
+    # uint8 X four times).
+    assert fit_peak < X.nbytes / 2
+    assert predict_peak < X.nbytes / 2
+
+
+def test_non_finite_values_in_a_memmap_are_named(images, tmp_path):
+    X, Y = images
+    X = X.astype(np.float32)
+    X[-1, 3] = np.nan
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        _fast().fit(_memmap(tmp_path, X), Y)
+    clf = _fast(max_epochs=1).fit(X[:-1], Y[:-1])
+    X[-1, 3] = np.inf
+    with pytest.raises(ValueError, match="Input X contains infinity"):
+        clf.predict(_memmap(tmp_path, X, "inf.npy"))
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")
+def test_float64_values_too_large_for_float32_are_refused(images):
+    X, Y = images
+    X = X.astype(np.float64)
+    X[5, 0] = 1e300
+    with pytest.raises(ValueError, match="too large for dtype\\('float32'\\)"):
+        _fast().fit(X, Y)
+    # A float64 network takes them.
+    _fast(max_epochs=1, dtype="float64").fit(X / 1e300, Y)
+
+
+# torch datasets
+
+
+@pytest.mark.parametrize(
+    "item",
+    [lambda row: row, torch.from_numpy],
+    ids=["array", "tensor"],
+)
+def test_a_torch_dataset_trains_and_predicts_as_its_array(images, item):
+    X, Y = images
+    X = X.astype(np.float32)
+    Y = pd.DataFrame(Y, columns=["big", "mod"]).astype(str)
+    Y.iloc[::4, 1] = "?"
+    params = {"validation_fraction": 0.2, "missing_label": "?"}
+    weights = np.arange(len(X)) % 3
+    dataset = _Rows(X, item)
+    from_dataset = _fast(**params).fit(dataset, Y, sample_weight=weights)
+    from_array = _fast(**params).fit(X, Y, sample_weight=weights)
+    _assert_same_model(from_dataset, from_array, X)
+    for a, b in zip(from_dataset.predict_proba(dataset), from_array.predict_proba(X)):
+        np.testing.assert_array_equal(a, b)
+    assert from_dataset.task_names_ == ["big", "mod"]
+    assert from_dataset.n_features_in_ == X.shape[1]
+
+
+def test_uint8_dataset_items_are_cast_on_the_device(images):
+    X, Y = images
+    from_dataset = _fast().fit(_Rows(X, torch.from_numpy), Y)
+    _assert_same_model(from_dataset, _fast().fit(X.astype(np.float32), Y), X)
+
+
+def test_a_dataset_drops_the_feature_names_of_a_data_frame_fit(images):
+    X, Y = images
+    frame = pd.DataFrame(X.astype(np.float32), columns=[f"f{i}" for i in range(12)])
+    clf = _fast(max_epochs=1).fit(frame, Y)
+    with pytest.warns(UserWarning, match="X does not have valid feature names"):
+        clf.predict(_Rows(X))
+    assert not hasattr(clf.fit(_Rows(X), Y), "feature_names_in_")
+
+
+def _tuples(row):
+    return row, 0
+
+
+class _Stream(IterableDataset):
+    def __iter__(self):
+        return iter([])
+
+
+@pytest.mark.parametrize(
+    ("make", "error", "match"),
+    [
+        (lambda X: _Rows(X[:-1]), ValueError, "inconsistent numbers of samples"),
+        (lambda X: _Rows(X[:0]), ValueError, "Dataset X with 0 items"),
+        (lambda X: _Rows(X, _tuples), TypeError, "Item 0 of the Dataset X is a tuple"),
+        (lambda X: _Rows(X, lambda r: r.reshape(3, 4)), ValueError, "shape \\(3, 4\\)"),
+        (lambda X: _Rows(X, list), TypeError, "Item 0 of the Dataset X is a list"),
+        (lambda X: _Stream(), TypeError, "map-style torch Dataset"),
+    ],
+)
+def test_bad_datasets_are_named(images, make, error, match):
+    X, Y = images
+    with pytest.raises(error, match=match):
+        _fast(max_epochs=1).fit(make(X.astype(np.float32)), Y)
+
+
+def test_bad_items_are_named_as_they_are_read(images):
+    X, Y = images
+    X = X.astype(np.float32)
+    X[7, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN or infinity, in item 7 of the Dataset"):
+        _fast(max_epochs=1).fit(_Rows(X), Y)
+    X[7, 2] = 0
+    X[9, 0] = -1
+    ragged = _Rows(X, lambda row: row[:11] if row[0] < 0 else row)
+    with pytest.raises(ValueError, match="Item 9 .* 11 features, but the first has 12"):
+        _fast(max_epochs=1).fit(ragged, Y)
+
+
+def test_a_dataset_at_predict_must_have_the_fitted_features(images):
+    X, Y = images
+    clf = _fast(max_epochs=1).fit(X, Y)
+    with pytest.raises(ValueError, match="X has 7 features, but MultiTaskClassifier"):
+        clf.predict(_Rows(X[:, :7]))
+
+
+def test_a_dataset_needs_y(images):
+    X, _ = images
+    with pytest.raises(ValueError, match="requires y to be passed"):
+        _fast().fit(_Rows(X), None)
+
+
+# Where the data live
+
+
+def test_data_copied_to_the_device_train_as_data_read_per_batch(images, monkeypatch):
+    X, Y = images
+    params = {"validation_fraction": 0.2}
+    per_batch = _fast(**params).fit(X, Y)
+    monkeypatch.setattr(classifier_module, "keep_on_device", lambda *args: True)
+    copied_once = _fast(**params).fit(X, Y)
+    _assert_same_model(copied_once, per_batch, X)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_data_read_per_batch_train_as_data_copied_once(images, monkeypatch):
+    X, Y = images
+    once = _fast(device="cuda", validation_fraction=0.2).fit(X, Y)
+    monkeypatch.setattr(classifier_module, "keep_on_device", lambda *args: False)
+    per_batch = _fast(device="cuda", validation_fraction=0.2).fit(X, Y)
+    _assert_same_model(per_batch, once, X)
+    from_dataset = _fast(device="cuda", validation_fraction=0.2).fit(_Rows(X), Y)
+    _assert_same_model(from_dataset, once, X)
