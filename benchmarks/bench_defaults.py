@@ -12,7 +12,7 @@ mostly noise), and a verdict: "ahead" or "behind" when the interval excludes 0,
 "level" when it holds it. The target is met when no task is behind. Times: the
 multi-task fit against the single-task fits together, summed over runs.
 
-    python benchmarks/bench_defaults.py [--splits 5] [--seeds 0 1] \
+    python benchmarks/bench_defaults.py [--splits 5] [--seeds 0 1 2 3] \
         [--datasets digits wine] [--set lr=0.003 batch_size=64]
 """
 
@@ -137,7 +137,7 @@ def _verdict(diffs):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--splits", type=int, default=5)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3])
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS))
     parser.add_argument(
         "--set", nargs="*", default=[], help="MultiTaskClassifier parameters"
