@@ -134,7 +134,7 @@ class TensorBatchIterator:
 
     def _bounds(self):
         """The (start, stop) row range of each batch."""
-        n = len(self.dataset) if self.rows is None else len(self.rows)
+        n = len(self.dataset)
         stops = list(range(self.batch_size, n, self.batch_size)) + [n]
         if self.drop_last and n % self.batch_size:
             stops.pop()
@@ -150,7 +150,7 @@ class TensorBatchIterator:
         in a random order, on ``device``."""
         order = None
         if self.shuffle:
-            n = len(self.dataset) if self.rows is None else len(self.rows)
+            n = len(self.dataset)
             # Drawn on the host, whatever the device, for the same order
             # everywhere; moved once per epoch.
             order = torch.randperm(n, generator=self.generator).to(device)
