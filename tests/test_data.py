@@ -1,7 +1,10 @@
 """Features beyond memory: uint8 images, memory-mapped arrays, torch datasets.
 
 Each kind of input must train and predict exactly as the same values in an
-in-memory float array, without copying X whole.
+in-memory float array, without copying X whole. Exact float32 equality holds on
+any CPU here: both sides run in one process, with the same threads, the same
+batches of the same values and so the same kernels; another machine changes the
+last bits of both alike.
 """
 
 import tracemalloc
