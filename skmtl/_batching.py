@@ -7,9 +7,16 @@ pinned and copied without blocking.
 
 import numpy as np
 import torch
+from sklearn.model_selection import train_test_split
 from torch.utils.data import DataLoader, Dataset, IterableDataset, default_collate
 
-__all__ = ["TensorBatchIterator"]
+__all__ = [
+    "TensorBatchIterator",
+    "device_available",
+    "placement",
+    "split_validation",
+    "subset",
+]
 
 # Data copied to a device may fill this fraction of its free memory; the rest is
 # left to the network, its gradients, optimizer state and activations.
@@ -310,3 +317,50 @@ def _take(y, rows):
     if isinstance(y, dict):
         return {key: value[rows] for key, value in y.items()}
     return y[rows]
+
+
+def placement(X, rows, device, dtype):
+    """Where training keeps ``rows`` of ``X``: the device, copied once, when
+    they fit there (see :func:`keep_on_device`); ``None`` where they are, read
+    a batch at a time."""
+    if _is_dataset(X):
+        # Read item by item, as a dataset that draws random transforms wants.
+        return None
+    nbytes = len(rows) * X.shape[1] * storage_dtype(X.dtype, dtype).itemsize
+    return device if keep_on_device(nbytes, device) else None
+
+
+def split_validation(rows, fraction, seed):
+    """The training and validation parts of ``rows``; no validation part
+    without a ``fraction``."""
+    if fraction is None:
+        return rows, None
+    # Not stratified: the rows then depend on the seed alone, and nets fitted
+    # on the same data with the same random_state are validated alike.
+    return train_test_split(rows, test_size=fraction, random_state=seed)
+
+
+def subset(X, labels, weights, device, dtype, rows):
+    """The given rows as a dataset: copied to ``device`` once, or, with
+    ``device=None``, left where they are and read a batch at a time."""
+    # Fancy indexing copies, so the tensors may share the copies' memory.
+    y = {
+        "labels": torch.from_numpy(labels[rows]),
+        "weights": torch.from_numpy(weights[rows]),
+    }
+    if device is None:
+        return RowDataset(X, y, rows)
+    y = {key: value.to(device) for key, value in y.items()}
+    return RowDataset(rows_to_device(X, rows, device, dtype), y)
+
+
+def device_available(device):
+    """Whether tensors can be put on ``device`` here."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.is_available() and (
+            device.index is None or device.index < torch.cuda.device_count()
+        )
+    if device.type == "mps":
+        return torch.backends.mps.is_available()
+    return True

@@ -1,86 +1,70 @@
-"""The scikit-learn face of skmtl: validation, label encoding, predict and score."""
+"""The scikit-learn face of skmtl: validation, fit, predict and score.
+
+What ``fit`` does with its parameters lives beside it: routing in
+:mod:`skmtl._routing`, building the net in :mod:`skmtl._build`, warm starts in
+:mod:`skmtl._warm_start`, randomness in :mod:`skmtl._random`, persistence in
+:mod:`skmtl._persistence`.
+"""
 
 import copy
-import inspect
 import warnings
-from contextlib import contextmanager
 from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, ClassifierMixin, clone
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.model_selection import train_test_split
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import ConvergenceWarning, DataConversionWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._missing import is_scalar_nan
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import (
-    _check_sample_weight,
     check_array,
     check_consistent_length,
     check_is_fitted,
     validate_data,
 )
-from skorch.callbacks import Callback, LRScheduler
+from skorch.callbacks import LRScheduler
 from skorch.helper import predefined_split
 
-from ._batching import (
-    RowDataset,
-    TensorBatchIterator,
-    keep_on_device,
-    rows_to_device,
-    storage_dtype,
+from ._batching import RowDataset, placement, split_validation, subset
+from ._build import (
+    AUGMENTATIONS,
+    SCHEDULES,
+    STOPPING,
+    TRUNKS,
+    build_net,
+    check_batch_norm,
+    check_callbacks,
+    check_device,
+    resolve_dtype,
+    validation_fraction,
 )
+from ._build import stops as _stops
 from ._data import check_dataset, check_finite, feature_params, is_dataset
-from ._net import MultiTaskNet
-from ._persistence import PortableStateMixin, device_available
+from ._persistence import PortableStateMixin
+from ._random import data_order_generator, seeded_torch
+from ._routing import RoutedParamsMixin
 from ._targets import (
     check_missing_label,
     check_task_names,
-    class_weights,
+    check_tasks_train,
     encode_targets,
+    label_weights,
+    match_tasks,
+    stack_columns,
     task_names,
 )
+from ._warm_start import check_structure, update_net
 from .augmentation import ImageAugmentation
-from .callbacks import FitLRScheduler, FitProgressBar, ToleranceStopping
 from .metrics import subset_accuracy_score
-from .modules import CNN, MLP, MultiTaskModule
-from .weighting import NAMES, LossWeighting, make_loss_weighting
+from .weighting import NAMES, LossWeighting
 
 __all__ = ["MultiTaskClassifier"]
 
-_TRUNKS = {"mlp": MLP, "cnn": CNN}
-_MODULE_PREFIXES = ("trunk__", "head__")
-_NET_PREFIXES = (
-    "optimizer__",
-    "iterator_train__",
-    "iterator_valid__",
-    "criterion__",
-    "callbacks__",
-    "compile__",
-)
-# Settings that a warm start applies to the trained net without rebuilding it.
-_WARM_PREFIXES = ("optimizer__", "iterator_train__", "iterator_valid__", "criterion__")
-_DTYPES = {"float32": torch.float32, "float64": torch.float64}
-# The name of the callback that stops training (tol, n_iter_no_change,
-# early_stopping) among the net's callbacks.
-_STOPPING = "stopping"
-# The name of the learning rate schedule's callback (lr_schedule).
-_LR_SCHEDULE = "lr_schedule"
-# The schedules lr_schedule names, as torch policies of FitLRScheduler.
-_SCHEDULES = {
-    "cosine": torch.optim.lr_scheduler.CosineAnnealingLR,
-    "onecycle": torch.optim.lr_scheduler.OneCycleLR,
-}
-# The augmentations that augment names.
-_AUGMENTATIONS = {"shift": {}, "shift_flip": {"flip": True}}
-# The name of the progress bar's callback (verbose=2).
-_PROGRESS_BAR = "progress_bar"
-# The callbacks that the classifier makes from its own parameters.
-_OWN_CALLBACKS = (_STOPPING, _LR_SCHEDULE, _PROGRESS_BAR)
 
-
-class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
+class MultiTaskClassifier(
+    PortableStateMixin, RoutedParamsMixin, ClassifierMixin, BaseEstimator
+):
     """A neural network with a shared trunk and one classification head per task.
 
     Hard parameter sharing: every task's head reads the output of one trunk,
@@ -219,11 +203,13 @@ class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
         blocking. Prediction moves one batch at a time. A model unpickled where
         that device is missing predicts on the CPU.
 
-    dtype : {"float32", "float64"}, default="float32"
+    dtype : {"float32", "float64"}, numpy or torch float type, default="float32"
         Floating point type of the network and the data, which are cast to it
-        one batch at a time (see ``fit``). ``"float32"`` is fast;
-        ``"float64"`` makes results independent of how rows fall into batches
-        up to 1e-15 instead of 1e-7, as scikit-learn's exactness checks want.
+        one batch at a time (see ``fit``); ``np.float32`` and
+        ``torch.float32`` mean ``"float32"``, and likewise for 64 bits.
+        ``"float32"`` is fast; ``"float64"`` makes results independent of how
+        rows fall into batches up to 1e-15 instead of 1e-7, as scikit-learn's
+        exactness checks want.
 
     mixed_precision : {"bf16", "fp16"} or None, default=None
         Run the network's forward pass in bfloat16 or float16 where torch's
@@ -241,18 +227,19 @@ class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
 
     warm_start : bool, default=False
         Whether a new call to ``fit`` goes on training the fitted network
-        instead of starting afresh. Labels must then be among ``classes_``.
-        The settings changed since the last fit apply: ``max_epochs`` (the
-        most epochs of this call), ``tol``, ``n_iter_no_change``,
-        ``early_stopping`` (counting from this call's first epoch),
-        ``batch_size``, ``lr``, ``optimizer`` and ``optimizer__*`` (a new
-        optimizer class starts with a fresh state), ``lr_schedule`` (a named
-        schedule restarts at each warm fit anyway), ``augment``,
-        ``mixed_precision`` (which restarts the optimizer), ``iterator_*__*``,
-        ``criterion__*``, ``verbose``, and ``loss_weighting``,
-        ``task_weights``, ``callbacks`` and ``callbacks__*`` (which restart
-        the callbacks and the strategy). The architecture and ``compile``
-        cannot change. Each call draws new shuffles and dropout masks.
+        instead of starting afresh, on the same tasks (matched by name when
+        ``y`` is a DataFrame), with labels among ``classes_``. What each
+        parameter changed since the last fit does is a table in the user
+        guide (``skmtl._warm_start.WARM_START``): *live* ones apply to the
+        trained net (``max_epochs``, ``lr``, ``batch_size``,
+        ``optimizer__*``, ...); *restart* ones rebuild what they configure,
+        keeping the trained weights (``loss_weighting`` and ``task_weights``
+        the strategy, ``optimizer`` and ``mixed_precision`` the optimizer,
+        ``callbacks`` the callbacks, ``tol`` and the other stopping and
+        schedule settings the stopping rule); *structural* ones (``trunk``,
+        ``trunk__*``, ``head__*``, ``dtype``, ``device``, ``compile``) make the
+        fit raise a ``ValueError``. Each call draws new shuffles and dropout
+        masks.
 
     verbose : int, default=0
         Progress reports, as in scikit-learn: ``0`` prints nothing; ``1``
@@ -266,7 +253,8 @@ class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
 
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, dropout, shuffling and the validation
-        split. Torch's global random state is left as it was.
+        split: the same ``random_state`` gives the same model in any thread.
+        Torch's global random state is left as it was.
 
     **kwargs
         Prefix-routed parameters, as in skorch: ``trunk__*`` go to the trunk
@@ -309,12 +297,20 @@ class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
 
     best_loss_ : float or None
         The lowest training loss of the last ``fit``, as MLPClassifier's;
-        ``None`` with ``early_stopping``.
+        ``None`` with ``early_stopping``. An interrupted ``fit`` (Ctrl-C)
+        counts the epoch it interrupted, scored over its finished batches.
 
     best_validation_score_ : float or None
         With ``early_stopping``, the highest mean validation accuracy over
         tasks of the last ``fit``, the model's; ``None`` otherwise, as
         MLPClassifier's.
+
+    fitted_params_ : dict
+        The parameters of the fitted network, as ``get_params(deep=False)``
+        gave them at the last ``fit`` (a copy): saving and loading rebuild the
+        network from them, and a warm fit compares the parameters with them.
+        ``set_params`` after ``fit`` changes what the next ``fit`` does, never
+        what a loaded model is.
 
     See Also
     --------
@@ -339,7 +335,7 @@ class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
     """
 
     _parameter_constraints = {
-        "trunk": [StrOptions(set(_TRUNKS)), callable],
+        "trunk": [StrOptions(set(TRUNKS)), callable],
         "task_weights": ["array-like", None],
         "loss_weighting": [StrOptions(set(NAMES)), LossWeighting, None],
         "missing_label": "no_validation",
@@ -351,12 +347,16 @@ class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "optimizer": [callable],
-        "lr_schedule": [StrOptions(set(_SCHEDULES)), LRScheduler, None],
-        "augment": [StrOptions(set(_AUGMENTATIONS)), ImageAugmentation, None],
+        "lr_schedule": [StrOptions(set(SCHEDULES)), LRScheduler, None],
+        "augment": [StrOptions(set(AUGMENTATIONS)), ImageAugmentation, None],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither"), None],
         "callbacks": [list, None],
         "device": [str, torch.device],
-        "dtype": [StrOptions(set(_DTYPES))],
+        "dtype": [
+            StrOptions({"float32", "float64"}),
+            Options(type, {np.float32, np.float64}),
+            Options(torch.dtype, {torch.float32, torch.float64}),
+        ],
         "mixed_precision": [StrOptions({"bf16", "fp16"}), None],
         "compile": ["boolean"],
         "warm_start": ["boolean"],
@@ -415,25 +415,7 @@ class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
         self.warm_start = warm_start
         self.verbose = verbose
         self.random_state = random_state
-        vars(self).update(kwargs)
-
-    def get_params(self, deep=True):
-        return {**super().get_params(deep=deep), **self._extra_params()}
-
-    def set_params(self, **params):
-        named = self._get_param_names()
-
-        def nested(key):
-            # loss_weighting__alpha sets a parameter of a strategy object.
-            owner = key.split("__")[0]
-            return owner in named and hasattr(
-                params.get(owner, getattr(self, owner)), "set_params"
-            )
-
-        # Routed parameters are stored as they come, and checked at fit.
-        routed = [k for k in params if k not in named and not nested(k)]
-        vars(self).update({k: params.pop(k) for k in routed})
-        return super().set_params(**params) if params else self
+        self._set_routed(kwargs)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -465,7 +447,12 @@ class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
 
         y : array-like of shape (n_samples,) or (n_samples, n_tasks)
             Labels of any type, one task per column. A DataFrame's column names
-            become the task names. Labels equal to ``missing_label`` are missing.
+            become the task names; a warm fit or ``score`` on a DataFrame
+            matches its columns to the fitted tasks by name. Labels equal to
+            ``missing_label`` are missing. A column vector, of shape
+            ``(n_samples, 1)``, is taken as a 1-D ``y`` with a
+            :class:`~sklearn.exceptions.DataConversionWarning`, as
+            scikit-learn's classifiers do.
 
         sample_weight : array-like of shape (n_samples,), default=None
             Weight of each row's loss, in every task; ``None`` weighs rows
@@ -488,67 +475,75 @@ class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
             raise
 
     def _fit(self, X, y, sample_weight):
-        _check_routed(self._extra_params())
-        _check_device(self.device)
+        params = self.get_params(deep=False)
+        check_device(self.device)
         check_missing_label(self.missing_label)
         continuing = self.warm_start and hasattr(self, "net_")
-        names = task_names(y)
+        if continuing:
+            check_structure(params, self.fitted_params_)
+        given = task_names(y)
         X, y = self._validate_X_y(X, y, reset=not continuing)
-        if y.ndim > 2:
-            raise ValueError(f"y must be 1-D or 2-D; got shape {y.shape}.")
         Y = y.reshape(len(y), -1)
+        if continuing:
+            Y = match_tasks(Y, given, self.task_names_, self._named_tasks)
+        names = self.task_names_ if continuing else given
         names = names or [f"task_{t}" for t in range(Y.shape[1])]
         check_task_names(names)
-        if continuing and len(names) != len(self.task_names_):
-            raise ValueError(
-                f"y has {len(names)} tasks, but the fitted network has "
-                f"{len(self.task_names_)}; warm_start needs the same tasks."
-            )
-        _check_callbacks(self.callbacks, self._validation_fraction)
+        holdout = validation_fraction(params)
+        check_callbacks(self.callbacks, holdout)
         classes, codes = encode_targets(
             Y, names, self.missing_label, self._task_classes if continuing else None
         )
-        weights = self._label_weights(sample_weight, Y, classes, codes, names)
+        dtype = resolve_dtype(self.dtype)
+        weights = label_weights(
+            sample_weight, Y, classes, codes, names, self.class_weight, dtype
+        )
         # Rows without a weighted label would train nothing, yet would still sway
         # batch statistics: they are left out.
         rows = np.flatnonzero(weights.any(axis=1))
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-        train, valid = self._split_validation(rows, seed)
-        _check_tasks_train(names, weights[train], self._validation_fraction)
+        train, valid = split_validation(rows, holdout, seed)
+        check_tasks_train(names, weights[train], holdout)
 
         n_fits = self._n_fits if continuing else 0
         # Each warm fit draws new shuffles; the validation rows stay the same.
-        torch_seed = seed + n_fits
-        data = (X, codes, weights, self._placement(X, rows), _DTYPES[self.dtype])
-        with _seeded_torch(torch_seed):
+        fit_seed = seed + n_fits
+        data = (X, codes, weights, placement(X, rows, self.device, dtype), dtype)
+        with seeded_torch(fit_seed):
             if continuing:
                 net = copy.deepcopy(self.net_)
-                self._update_net(net)
+                update_net(net, params, self.fitted_params_, self.n_features_in_)
             else:
-                net = self._make_net(self.n_features_in_, classes, names)
-            _check_batch_norm(net, len(train), self.batch_size)
-            net.set_params(
-                train_split=None
-                if valid is None
-                else predefined_split(_subset(*data, valid))
+                net = build_net(params, self.n_features_in_, classes, names)
+            check_batch_norm(net, len(train), self.batch_size)
+            net.train_split = (
+                None if valid is None else predefined_split(subset(*data, valid))
+            )
+            # The order of the rows depends on the seed alone.
+            vars(net).setdefault(
+                "iterator_train__generator", data_order_generator(fit_seed)
             )
             epochs_before = len(net.history)
             try:
-                net.partial_fit(_subset(*data, train))
+                net.partial_fit(subset(*data, train))
             finally:
-                # The fitted estimator keeps no data.
-                net.set_params(train_split=None)
+                # The fitted estimator keeps no data, nor a generator of its fit.
+                net.train_split = None
+                if "iterator_train__generator" not in params:
+                    del vars(net)["iterator_train__generator"]
         self.net_ = net
+        self.fitted_params_ = copy.deepcopy(params)
         self._n_fits = n_fits + 1
         if not continuing:
             self.classes_ = classes if y.ndim == 2 else classes[0]
             self.task_names_ = names
+            self._named_tasks = given is not None
         self._set_convergence(net.history[epochs_before:])
         return self
 
     def _validate_X_y(self, X, y, reset):
         """``X`` as an ndarray (not copied when torch holds its type) or
-        checked dataset rows, and ``y`` as an array."""
+        checked dataset rows, and ``y`` as a 1-D or 2-D array."""
         y_params = {
             "ensure_2d": False,
             "dtype": None,
@@ -572,6 +567,17 @@ class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
             )
             check_finite(self, X, self.dtype)
         check_consistent_length(X, y)
+        if y.ndim > 2:
+            raise ValueError(f"y must be 1-D or 2-D; got shape {y.shape}.")
+        if y.ndim == 2 and y.shape[1] == 1:
+            warnings.warn(
+                "A column-vector y was passed when a 1d array was expected. "
+                "Please change the shape of y to (n_samples,), for example "
+                "using ravel().",
+                DataConversionWarning,
+                stacklevel=4,  # fit's caller
+            )
+            y = y[:, 0]
         return X, y
 
     def _validate_X(self, X):
@@ -582,34 +588,28 @@ class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
         check_finite(self, X, self.dtype)
         return X
 
-    def _placement(self, X, rows):
-        """Where training keeps ``rows`` of ``X``: the device, copied once, when
-        they fit there (see :func:`~skmtl._batching.keep_on_device`); ``None``
-        where they are, read a batch at a time."""
-        if is_dataset(X):
-            # Read item by item, as a dataset that draws random transforms wants.
-            return None
-        store = storage_dtype(X.dtype, _DTYPES[self.dtype])
-        nbytes = len(rows) * X.shape[1] * store.itemsize
-        return self.device if keep_on_device(nbytes, self.device) else None
-
     def _set_convergence(self, epochs):
         """Set ``n_iter_`` and the best epoch and score of the fit that ran
         ``epochs``; warn if it used up ``max_epochs`` without converging."""
-        stopping = dict(self.net_.callbacks_).get(_STOPPING)
+        stopping = dict(self.net_.callbacks_).get(STOPPING)
         self.n_iter_ = len(self.net_.history)
-        if self.early_stopping:
+        monitor = "valid_acc" if self.early_stopping else "train_loss"
+        # An epoch interrupted in its validation pass has no validation score.
+        scores = [(e["epoch"], e[monitor]) for e in epochs if monitor in e]
+        if not scores:
+            # Interrupted before any score: the model is as it was left.
+            best, score = self.n_iter_, None
+        elif self.early_stopping:
             # The epoch whose weights the stopping callback restored.
-            best = stopping.best_epoch_
-            self.best_validation_score_ = self.net_.history[best - 1, "valid_acc"]
-            self.best_loss_ = None
+            best = stopping.best_epoch_ or scores[-1][0]
+            score = self.net_.history[best - 1, monitor]
         else:
-            losses = [epoch["train_loss"] for epoch in epochs]
-            best = epochs[int(np.argmin(losses))]["epoch"]
-            self.best_loss_ = float(min(losses))
-            self.best_validation_score_ = None
+            best, score = min(scores, key=lambda pair: pair[1])
         self.best_epoch_ = int(best)
-        if self._stops and len(epochs) == self.max_epochs and not stopping.stopped_:
+        self.best_validation_score_ = score if self.early_stopping else None
+        self.best_loss_ = None if self.early_stopping else score
+        stopped = stopping is not None and stopping.stopped_
+        if _stops(self.get_params()) and len(epochs) == self.max_epochs and not stopped:
             monitored = "training loss"
             if self.early_stopping:
                 monitored = "validation accuracy"
@@ -622,53 +622,6 @@ class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
                 ConvergenceWarning,
                 stacklevel=4,  # fit's caller
             )
-
-    @property
-    def _stops(self):
-        """Whether training stops once the monitored score stops improving."""
-        return self.tol is not None and self.n_iter_no_change is not None
-
-    @property
-    def _validation_fraction(self):
-        if self.early_stopping and self.validation_fraction is None:
-            return 0.1
-        return self.validation_fraction
-
-    def _stopping_callbacks(self):
-        """The callback that stops training and restores the best epoch, as a
-        list of (name, callback) pairs: empty when there is nothing to do."""
-        if not (self._stops or self.early_stopping):
-            return []
-        # Without tol or n_iter_no_change, early_stopping only restores the
-        # best epoch's weights: an infinite patience never stops.
-        callback = ToleranceStopping(
-            monitor="valid_acc" if self.early_stopping else "train_loss",
-            lower_is_better=not self.early_stopping,
-            patience=self.n_iter_no_change if self._stops else float("inf"),
-            threshold=self.tol if self._stops else 0.0,
-            threshold_mode="abs",
-            load_best=self.early_stopping,
-        )
-        return [(_STOPPING, callback)]
-
-    def _schedule_callbacks(self):
-        """The learning rate schedule's callback, as a list of (name, callback)
-        pairs: empty without a schedule."""
-        if self.lr_schedule is None:
-            return []
-        if isinstance(self.lr_schedule, str):
-            callback = FitLRScheduler(_SCHEDULES[self.lr_schedule])
-        else:
-            callback = copy.deepcopy(self.lr_schedule)
-        return [(_LR_SCHEDULE, callback)]
-
-    def _own_callbacks(self):
-        progress = [(_PROGRESS_BAR, FitProgressBar())] if self.verbose >= 2 else []
-        # The bar first, so that it is erased before the others print.
-        return progress + self._schedule_callbacks() + self._stopping_callbacks()
-
-    def _net_callbacks(self):
-        return copy.deepcopy(self.callbacks or []) + self._own_callbacks()
 
     def predict_proba(self, X):
         """Class probabilities of each task.
@@ -707,7 +660,7 @@ class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
         """
         codes = self._fill_per_task(X, lambda z: z.argmax(dim=1).numpy())
         columns = [classes[c] for classes, c in zip(self._task_classes, codes)]
-        return _stack_columns(columns) if self._multi_output else columns[0]
+        return stack_columns(columns) if self._multi_output else columns[0]
 
     def score(self, X, y, sample_weight=None):
         """Subset accuracy: the fraction of rows with every task right.
@@ -727,7 +680,8 @@ class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
             Features.
 
         y : array-like of shape (n_samples,) or (n_samples, n_tasks)
-            True labels.
+            True labels; a DataFrame's columns are matched to the fitted tasks
+            by name, in any order.
 
         sample_weight : array-like of shape (n_samples,), default=None
             Weights of the rows.
@@ -739,6 +693,7 @@ class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
             predicted right.
         """
         check_is_fitted(self)
+        given = task_names(y)
         y = check_array(
             y,
             ensure_2d=False,
@@ -748,12 +703,10 @@ class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
         )
         Y_pred = self.predict(X)
         check_consistent_length(Y_pred, y)
-        Y_pred, Y = Y_pred.reshape(len(y), -1), y.reshape(len(y), -1)
-        if Y.shape[1] != Y_pred.shape[1]:
-            raise ValueError(
-                f"y has {Y.shape[1]} tasks, but the model was fitted on "
-                f"{Y_pred.shape[1]}."
-            )
+        Y_pred = Y_pred.reshape(len(y), -1)
+        Y = match_tasks(
+            y.reshape(len(y), -1), given, self.task_names_, self._named_tasks
+        )
         return subset_accuracy_score(
             Y, Y_pred, sample_weight=sample_weight, missing_label=self.missing_label
         )
@@ -765,214 +718,6 @@ class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
     @property
     def _task_classes(self):
         return self.classes_ if self._multi_output else [self.classes_]
-
-    def _extra_params(self):
-        """The parameters given beyond the signature's: the routed ones."""
-        named = self._get_param_names()
-        return {
-            k: v
-            for k, v in vars(self).items()
-            if k not in named and not k.startswith("_") and not k.endswith("_")
-        }
-
-    def _routed(self, prefixes):
-        return {k: v for k, v in vars(self).items() if k.startswith(prefixes)}
-
-    def _params_for(self, prefix):
-        start = len(prefix) + 2
-        return {k[start:]: v for k, v in self._routed(prefix + "__").items()}
-
-    def _make_trunk(self, n_features):
-        params = self._params_for("trunk")
-        if isinstance(self.trunk, str):
-            return _TRUNKS[self.trunk](n_features, **params)
-        if isinstance(self.trunk, torch.nn.Module):
-            if params:
-                raise ValueError(
-                    "trunk__* parameters configure a trunk given by name or class; "
-                    f"got a module instance and {sorted(params)}."
-                )
-            return copy.deepcopy(self.trunk)
-        if isinstance(self.trunk, type) and issubclass(self.trunk, torch.nn.Module):
-            # As the built-in trunks, a class asking for in_features gets the
-            # data's width, unless trunk__in_features sets it.
-            if "in_features" in inspect.signature(self.trunk).parameters:
-                params = {"in_features": n_features, **params}
-            return self.trunk(**params)
-        raise TypeError(
-            "trunk must be 'mlp', 'cnn', a torch.nn.Module class or instance; "
-            f"got {self.trunk!r}."
-        )
-
-    def _augmentation(self, trunk, n_features):
-        """What augments the training batches, with the images' shape."""
-        if self.augment is None:
-            return None
-        if isinstance(self.augment, str):
-            augment = ImageAugmentation(**_AUGMENTATIONS[self.augment])
-        else:
-            augment = clone(self.augment)
-        shape = augment.input_shape
-        if shape is None and isinstance(trunk, CNN):
-            shape = trunk.input_shape
-        if shape is None:
-            shape = self._params_for("trunk").get("input_shape")
-        if shape is None:
-            raise ValueError(
-                f"augment={self.augment!r} needs the images' shape: use "
-                "trunk='cnn', set trunk__input_shape=(channels, height, width), "
-                "or give it to ImageAugmentation(input_shape=...)."
-            )
-        augment.set_params(input_shape=tuple(shape))
-        augment._check(augment.input_shape, n_features)
-        return augment
-
-    def _make_net(self, n_features, classes, names):
-        trunk = self._make_trunk(n_features)
-        module = MultiTaskModule(
-            trunk,
-            n_features,
-            [len(c) for c in classes],
-            **self._params_for("head"),
-        ).to(_DTYPES[self.dtype])
-        net = MultiTaskNet(
-            module,
-            task_names=names,
-            loss_weighting=make_loss_weighting(self.loss_weighting, self.task_weights),
-            augment=self._augmentation(trunk, n_features),
-            mixed_precision=self.mixed_precision,
-            compile=self.compile,
-            optimizer=self.optimizer,
-            lr=self.lr,
-            max_epochs=self.max_epochs,
-            batch_size=self.batch_size,
-            iterator_train=TensorBatchIterator,
-            iterator_valid=TensorBatchIterator,
-            callbacks=self._net_callbacks(),
-            device=self.device,
-            verbose=self.verbose,
-            **{
-                "iterator_train__shuffle": True,
-                # The iterators deliver batches on the device, in the dtype.
-                **{
-                    f"{iterator}__{key}": value
-                    for iterator in ("iterator_train", "iterator_valid")
-                    for key, value in (
-                        ("device", self.device),
-                        ("dtype", _DTYPES[self.dtype]),
-                    )
-                },
-                **self._routed(_NET_PREFIXES),
-            },
-        )
-        return _check_callback_params(net.initialize())
-
-    def _update_net(self, net):
-        """Apply to a trained net the settings changed since it was built."""
-        strategy = make_loss_weighting(self.loss_weighting, self.task_weights)
-        restart = (
-            _describe(strategy) != _describe(net.loss_weighting)
-            or _describe(self.callbacks or []) != _describe(_user_callbacks(net))
-            or self._routed(("callbacks__",))
-            != {k: v for k, v in vars(net).items() if k.startswith("callbacks__")}
-        )
-        optimizer_params = self._params_for("optimizer")
-        new_optimizer = (
-            self.optimizer is not net.optimizer
-            or any(k not in net.optimizer_.defaults for k in optimizer_params)
-            # The fp16 gradient scaler comes and goes with the optimizer.
-            or self.mixed_precision != net.mixed_precision
-        )
-        vars(net).update(
-            max_epochs=self.max_epochs,
-            batch_size=self.batch_size,
-            verbose=self.verbose,
-            lr=self.lr,
-            optimizer=self.optimizer,
-            augment=self._augmentation(net.module_.trunk, self.n_features_in_),
-            mixed_precision=self.mixed_precision,
-            **self._routed(_WARM_PREFIXES),
-        )
-        net.initialize_criterion()
-        if restart:
-            vars(net).update(
-                loss_weighting=strategy,
-                callbacks=self._net_callbacks(),
-                **self._routed(("callbacks__",)),
-            )
-            _check_callback_params(net.initialize_callbacks())
-            net.setup_loss_weighting()
-        else:
-            # The other callbacks and the strategy keep their state; the
-            # stopping callback follows tol, n_iter_no_change, early_stopping,
-            # the schedule's lr_schedule.
-            self._replace_own_callbacks(net)
-        if restart or new_optimizer:
-            net.initialize_optimizer()
-        else:
-            # Keep the optimizer's state, with the new rate and settings, and
-            # the momentum that a schedule such as "onecycle" may have cycled.
-            defaults = net.optimizer_.defaults
-            cycled = {k: defaults[k] for k in ("momentum", "betas") if k in defaults}
-            for group in net.optimizer_.param_groups:
-                group.update(lr=self.lr, **cycled, **optimizer_params)
-
-    def _replace_own_callbacks(self, net):
-        """Give a net the stopping and schedule callbacks of the current
-        settings."""
-        own = self._own_callbacks()
-        net.callbacks = _user_callbacks(net) + own
-        callbacks = [(n, cb) for n, cb in net.callbacks_ if n not in _OWN_CALLBACKS]
-        # Before print_log, as skorch puts any callback.
-        at = next(
-            (i for i, (n, _) in enumerate(callbacks) if n == "print_log"),
-            len(callbacks),
-        )
-        callbacks[at:at] = [(n, cb.initialize()) for n, cb in own]
-        net.callbacks_ = callbacks
-
-    def _label_weights(self, sample_weight, Y, classes, codes, names):
-        """Weight of each label in the loss: its row's times its class's, 0 if
-        missing; scaled per task to at most 1, in the network's dtype."""
-        sample_weight = _check_sample_weight(
-            sample_weight, Y, dtype=np.float64, ensure_non_negative=True
-        )
-        if sample_weight.max() > 0:
-            # Only ratios matter, to the objective and to "balanced".
-            sample_weight = sample_weight / sample_weight.max()
-        per_class = class_weights(
-            self.class_weight, classes, codes, names, sample_weight=sample_weight
-        )
-        weights = np.column_stack(
-            [w[c.clip(min=0)] for w, c in zip(per_class, codes.T)]
-        )
-        with np.errstate(over="ignore"):
-            weights = np.where(codes >= 0, sample_weight[:, None] * weights, 0.0)
-        if not np.isfinite(weights).all():
-            raise ValueError(
-                "sample_weight times class_weight overflows; scale the weights down."
-            )
-        # A task's objective is a weighted mean: scaling its weights changes
-        # nothing but keeps their sums far from overflowing float32.
-        top = weights.max(axis=0)
-        for name, largest in zip(names, top):
-            if largest <= 0:
-                raise ValueError(
-                    f"Task {name!r} has no label with a positive weight: its "
-                    "head would not be trained. Check sample_weight and "
-                    "class_weight."
-                )
-        return (weights / top).astype(self.dtype)
-
-    def _split_validation(self, rows, seed):
-        """The training and validation parts of ``rows``."""
-        if self._validation_fraction is None:
-            return rows, None
-        # Not stratified: the rows then depend on the seed alone, and nets fitted
-        # on the same data with the same random_state are validated alike.
-        return train_test_split(
-            rows, test_size=self._validation_fraction, random_state=seed
-        )
 
     def _fill_per_task(self, X, transform):
         """One array per task: ``transform`` of its logits, batch by batch into
@@ -992,138 +737,3 @@ class MultiTaskClassifier(PortableStateMixin, ClassifierMixin, BaseEstimator):
                 array[start:stop] = part
             start = stop
         return out
-
-
-def _check_routed(params):
-    unknown = [k for k in params if not k.startswith(_MODULE_PREFIXES + _NET_PREFIXES)]
-    if unknown:
-        raise TypeError(
-            f"MultiTaskClassifier got unexpected parameters {sorted(unknown)}; "
-            "routed parameters start with one of "
-            f"{', '.join(_MODULE_PREFIXES + _NET_PREFIXES)}."
-        )
-
-
-def _check_device(device):
-    try:
-        device = torch.device(device)
-    except (RuntimeError, TypeError) as err:
-        raise ValueError(f"Unknown device {device!r}: {err}") from err
-    if not device_available(device):
-        raise ValueError(
-            f"device={str(device)!r}, but {device.type} is not available on this "
-            "machine; use device='cpu'."
-        )
-
-
-def _check_callbacks(callbacks, validation_fraction):
-    for entry in callbacks or []:
-        callback = entry[1] if isinstance(entry, tuple) and len(entry) == 2 else entry
-        if isinstance(entry, tuple) and not isinstance(entry[0], str):
-            callback = None
-        if not isinstance(callback, Callback):
-            raise TypeError(
-                "callbacks must be skorch callbacks or (name, callback) pairs; "
-                f"got {entry!r}."
-            )
-        monitor = getattr(callback, "monitor", None)
-        if (
-            validation_fraction is None
-            and isinstance(monitor, str)
-            and monitor.startswith("valid")
-        ):
-            raise ValueError(
-                f"{type(callback).__name__} monitors {monitor!r}, but there is "
-                "no validation data; set validation_fraction, e.g. to 0.1."
-            )
-
-
-def _check_callback_params(net):
-    """``callbacks__<name>__*`` must name a callback of the net."""
-    names = dict(net.callbacks_)
-    for key in vars(net):
-        name = key.split("__")[1] if key.startswith("callbacks__") else None
-        if name is not None and name not in names:
-            raise ValueError(
-                f"{key} sets a parameter of a callback named {name!r}, but there "
-                f"is none; the callbacks are {sorted(names)}."
-            )
-    return net
-
-
-def _check_batch_norm(net, n_train, batch_size):
-    """Batch normalisation needs two rows per training batch."""
-    norms = (torch.nn.modules.batchnorm._BatchNorm,)
-    if min(n_train, batch_size) < 2 and any(
-        isinstance(m, norms) for m in net.module_.modules()
-    ):
-        raise ValueError(
-            "Batch normalisation needs at least 2 rows per training batch; got "
-            f"batch_size={batch_size} and {n_train} training row(s). Raise "
-            "batch_size, give more rows, or drop batch_norm."
-        )
-
-
-def _check_tasks_train(names, weights, validation_fraction):
-    """Every task must keep a weighted label among the training rows."""
-    for name, total in zip(names, weights.sum(axis=0)):
-        if not total > 0:
-            raise ValueError(
-                f"Task {name!r} has no labelled row with a positive weight left "
-                f"for training once validation_fraction={validation_fraction} of "
-                "the rows is held out: its head would not be trained. Lower "
-                "validation_fraction or label more rows."
-            )
-
-
-def _user_callbacks(net):
-    """The callbacks of a net that the user gave, without the classifier's
-    own (stopping, learning rate schedule)."""
-    return [
-        entry
-        for entry in net.callbacks or []
-        if not (isinstance(entry, tuple) and entry[0] in _OWN_CALLBACKS)
-    ]
-
-
-def _describe(obj):
-    """A comparable description of a strategy or a list of callbacks."""
-    if isinstance(obj, list | tuple):
-        return [_describe(item) for item in obj]
-    if hasattr(obj, "get_params"):
-        return (type(obj), {k: _describe(v) for k, v in obj.get_params().items()})
-    return obj
-
-
-def _stack_columns(columns):
-    """One 2-D array from per-task label columns, object dtype if their kinds differ."""
-    if len({c.dtype.kind for c in columns}) == 1:
-        return np.column_stack(columns)
-    stacked = np.empty((len(columns[0]), len(columns)), dtype=object)
-    for t, column in enumerate(columns):
-        stacked[:, t] = column
-    return stacked
-
-
-def _subset(X, labels, weights, device, dtype, rows):
-    """The given rows as a dataset: copied to ``device`` once, or, with
-    ``device=None``, left where they are and read a batch at a time."""
-    # Fancy indexing copies, so the tensors may share the copies' memory.
-    y = {
-        "labels": torch.from_numpy(labels[rows]),
-        "weights": torch.from_numpy(weights[rows]),
-    }
-    if device is None:
-        return RowDataset(X, y, rows)
-    y = {key: value.to(device) for key, value in y.items()}
-    return RowDataset(rows_to_device(X, rows, device, dtype), y)
-
-
-@contextmanager
-def _seeded_torch(seed):
-    """Seed torch inside the block and restore its global random state after."""
-    # torch.manual_seed seeds every CUDA device: each one's state is restored.
-    devices = range(torch.cuda.device_count()) if torch.cuda.is_available() else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
-        yield

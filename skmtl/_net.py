@@ -1,6 +1,7 @@
 """The skorch side: a net trained on per-task losses, with per-task history."""
 
 import math
+import warnings
 from typing import NamedTuple
 
 import torch
@@ -193,6 +194,39 @@ class MultiTaskNet(NeuralNet):
             self.weighting_ = parameters.to(device=self.device, dtype=dtype)
         return self
 
+    def replace_loss_weighting(self, strategy, setup=True):
+        """Make ``strategy`` the net's loss weighting callback.
+
+        Parameters
+        ----------
+        strategy : LossWeighting
+            The new strategy: cloned and set up for the module, its learnable
+            parameters replacing the old strategy's as ``weighting_``; the
+            optimizer must then be initialised again. With ``setup=False``, an
+            initialised strategy taken as it is, with its state.
+
+        setup : bool, default=True
+            Whether ``strategy`` is new.
+
+        Returns
+        -------
+        self : MultiTaskNet
+        """
+        if setup:
+            strategy = clone(strategy).initialize()
+        self.callbacks_ = [
+            (name, strategy if name == "loss_weighting" else callback)
+            for name, callback in self.callbacks_
+        ]
+        self.loss_weighting_ = strategy
+        if setup:
+            # skorch registers the net's modules only while it initialises one.
+            with self._current_init_context("module"):
+                if hasattr(self, "weighting_"):
+                    del self.weighting_
+                self.setup_loss_weighting()
+        return self
+
     def get_split_datasets(self, X, y=None, **fit_params):
         train, valid = super().get_split_datasets(X, y, **fit_params)
         self._mean_weights = {
@@ -204,9 +238,19 @@ class MultiTaskNet(NeuralNet):
     def fit_loop(self, X, y=None, epochs=None, **fit_params):
         try:
             super().fit_loop(X, y, epochs=epochs, **fit_params)
+        except KeyboardInterrupt:
+            # skorch's partial_fit ends training on it, as the stopping
+            # callbacks do between epochs; a Ctrl-C may also come mid-epoch.
+            self._close_interrupted_epoch()
+            self._check_finite_parameters()
+            raise
         finally:
             self._mean_weights = {}
             self._pending_scores = None
+        self._check_finite_parameters()
+        return self
+
+    def _check_finite_parameters(self):
         for name, parameter in self.get_all_learnable_params():
             if not torch.isfinite(parameter).all():
                 raise ValueError(
@@ -214,7 +258,29 @@ class MultiTaskNet(NeuralNet):
                     "values. Lower the learning rate or scale the features, "
                     "e.g. with sklearn.preprocessing.StandardScaler."
                 )
-        return self
+
+    def _close_interrupted_epoch(self):
+        """Give an epoch interrupted in the middle its training scores, over
+        the batches it finished, as the model has their updates; drop one that
+        finished none. Warn, as MLPClassifier does."""
+        if not self.history or "train_loss" in self.history[-1]:
+            return  # stopped between epochs
+        epoch = self.history[-1]
+        batches = [b for b in epoch["batches"] if "train_loss" in b]
+        if not batches:
+            del self.history[-1]
+        else:
+            total = sum(b["train_batch_size"] for b in batches)
+            loss = sum(float(b["train_loss"]) * b["train_batch_size"] for b in batches)
+            self.history.record("train_loss", loss / total)
+            record_epoch_scores(self, "train")
+        warnings.warn(
+            f"Training interrupted by the user in epoch {epoch['epoch']}, after "
+            f"{len(batches)} of its training batches; the model keeps the "
+            "weights they gave.",
+            UserWarning,
+            stacklevel=2,
+        )
 
     def get_task_losses(self, y_pred, y_true, training=False):
         """Each task's loss on a batch.
@@ -390,8 +456,9 @@ class MultiTaskNet(NeuralNet):
                 self.history.record_batch(f"{prefix}_batch_size", _len(batch[0]))
                 self.notify("on_batch_end", batch=batch, training=training, **step)
                 batch_count += 1
-        except Exception:
+        except BaseException:
             # A batch that diverged earlier may be the cause: name it first.
+            # A Ctrl-C (KeyboardInterrupt) keeps the batches it let finish.
             self._record_pending_scores(prefix)
             raise
         self.history.record(f"{prefix}_batch_count", batch_count)
@@ -475,23 +542,29 @@ class TaskScores(Callback):
     """
 
     def on_epoch_end(self, net, **kwargs):
-        history = net.history
-        batches = history[-1, "batches"]
         for prefix in ("train", "valid"):
-            accuracies = []
-            for name in net.task_names:
-                loss = _weighted_mean(
-                    batches, f"{prefix}_loss_{name}", f"{prefix}_weight_{name}"
-                )
-                accuracy = _weighted_mean(
-                    batches, f"{prefix}_acc_{name}", f"{prefix}_count_{name}"
-                )
-                _record(history, f"{prefix}_loss_{name}", loss, lower_is_better=True)
-                _record(history, f"{prefix}_acc_{name}", accuracy)
-                if accuracy is not None:
-                    accuracies.append(accuracy)
-            if accuracies:
-                _record(history, f"{prefix}_acc", sum(accuracies) / len(accuracies))
+            record_epoch_scores(net, prefix)
+
+
+def record_epoch_scores(net, prefix):
+    """Record the last epoch's per-task scores of one pass, ``"train"`` or
+    ``"valid"``, from its batches (see :class:`TaskScores`)."""
+    history = net.history
+    batches = history[-1, "batches"]
+    accuracies = []
+    for name in net.task_names:
+        loss = _weighted_mean(
+            batches, f"{prefix}_loss_{name}", f"{prefix}_weight_{name}"
+        )
+        accuracy = _weighted_mean(
+            batches, f"{prefix}_acc_{name}", f"{prefix}_count_{name}"
+        )
+        _record(history, f"{prefix}_loss_{name}", loss, lower_is_better=True)
+        _record(history, f"{prefix}_acc_{name}", accuracy)
+        if accuracy is not None:
+            accuracies.append(accuracy)
+    if accuracies:
+        _record(history, f"{prefix}_acc", sum(accuracies) / len(accuracies))
 
 
 def _len(data):

@@ -4,10 +4,12 @@ to load with skops.
 Pickle and :func:`skops.io.dump` both take an object's state from
 ``__getstate__``. :class:`PortableStateMixin` gives there the fitted skorch net
 as plain data (numpy arrays, numbers, strings, lists and dicts) instead of torch
-objects, and rebuilds the net from it and the estimator's parameters in
-``__setstate__``. So a file holds no torch tensor, no training or validation
-data, and nothing that skops cannot check: loading only makes the objects whose
-types the caller trusts, and the net from the estimator's own code.
+objects, and rebuilds the net from it and the parameters it was fitted with
+(``fitted_params_``, a snapshot that ``fit`` takes) in ``__setstate__``: what
+``set_params`` changed since ``fit`` cannot make a file unloadable. So a file
+holds no torch tensor, no training or validation data, and nothing that skops
+cannot check: loading only makes the objects whose types the caller trusts, and
+the net from the estimator's own code.
 """
 
 import json
@@ -20,7 +22,10 @@ from skorch.exceptions import DeviceWarning
 from skorch.history import History
 from torch import nn
 
-__all__ = ["PortableStateMixin", "device_available"]
+from ._batching import device_available
+from ._build import build_net
+
+__all__ = ["PortableStateMixin"]
 
 # Version of the layout of the net's plain state, for future changes.
 _FORMAT = 1
@@ -34,13 +39,15 @@ class PortableStateMixin:
     ``__getstate__`` replaces ``net_`` with plain data: the state dicts of the
     net's modules, criteria and optimizers (tensors as numpy arrays), the fitted
     attributes of its callbacks that are plain data, and its history as JSON.
-    ``__setstate__`` rebuilds the net with ``self._make_net(n_features_in_,
-    self._task_classes, task_names_)`` and loads that state into it, on
-    ``device``, or on the CPU with a :class:`skorch.exceptions.DeviceWarning`
-    when that device is not available. The net's ``train_split``, which holds
-    the validation data during ``fit``, is not kept.
+    ``__setstate__`` rebuilds the net with :func:`~skmtl._build.build_net` from
+    ``fitted_params_`` and loads that state into it, on the device it was
+    trained on, or on the CPU with a :class:`skorch.exceptions.DeviceWarning`
+    when that device is not available. Torch modules and tensors among the
+    parameters (a trunk instance, tensor task weights) are saved as plain data
+    too. The net's ``train_split``, which holds the validation data during
+    ``fit``, is not kept.
 
-    The estimator must define ``_make_net``, ``_task_classes``,
+    The estimator must define ``fitted_params_``, ``_task_classes``,
     ``n_features_in_``, ``task_names_`` and ``device``; its other attributes are
     stored as they are.
     """
@@ -50,24 +57,22 @@ class PortableStateMixin:
         net = state.get("net_")
         if net is not None and not isinstance(net, dict):
             state["net_"] = _net_state(net)
-        for key, value in state.items():
-            # A module given as a parameter, such as a trunk instance.
-            if isinstance(value, nn.Module):
-                state[key] = _plain(value)
+        state = _plain_torch_values(state)
+        if "fitted_params_" in state:
+            state["fitted_params_"] = _plain_torch_values(state["fitted_params_"])
         return state
 
     def __setstate__(self, state):
-        state = {
-            key: _tensors(value, "cpu") if _is_module(value) else value
-            for key, value in state.items()
-        }
+        state = _torch_values(state)
+        if "fitted_params_" in state:
+            state["fitted_params_"] = _torch_values(state["fitted_params_"])
         net_state = state.pop("net_", None)
         super().__setstate__(state)
-        if isinstance(net_state, dict):
+        if net_state is not None:
+            if not hasattr(self, "fitted_params_"):
+                # Saved before fit took a snapshot: its parameters then.
+                self.fitted_params_ = self.get_params(deep=False)
             self.net_ = self._load_net_state(net_state)
-        elif net_state is not None:
-            # Saved before this format: a skorch net, which unpickles itself.
-            self.net_ = net_state
 
     def _load_net_state(self, net_state):
         if net_state.get("format") != _FORMAT:
@@ -76,7 +81,8 @@ class PortableStateMixin:
                 f"{net_state.get('format')!r}; this version of skmtl reads format "
                 f"{_FORMAT}."
             )
-        device = self.device
+        params = self.fitted_params_
+        device = params["device"]
         if not device_available(device):
             warnings.warn(
                 f"This {type(self).__name__} was trained on device {str(device)!r}, "
@@ -85,12 +91,15 @@ class PortableStateMixin:
                 DeviceWarning,
                 stacklevel=3,
             )
-            self.device = device = "cpu"
+            device = "cpu"
+            params["device"] = device
+            if not device_available(self.device):
+                self.device = device
         # Initialising the net draws random weights, soon overwritten: torch's
         # global random state is left as it was.
         with torch.random.fork_rng(devices=[]):
-            net = self._make_net(
-                self.n_features_in_, self._task_classes, self.task_names_
+            net = build_net(
+                params, self.n_features_in_, self._task_classes, self.task_names_
             )
         # Weights and optimizer states go through the CPU, as with torch.load's
         # map_location="cpu": load_state_dict puts them where they belong.
@@ -102,9 +111,8 @@ class PortableStateMixin:
                 getattr(net, name + "_").load_state_dict(_tensors(module_state, "cpu"))
         except (KeyError, RuntimeError) as error:
             raise ValueError(
-                "The saved network does not fit the one built from this "
-                f"{type(self).__name__}'s parameters; were they changed after fit? "
-                f"{error}"
+                "The saved network does not fit the one built from the "
+                f"parameters it was fitted with; the file is damaged. {error}"
             ) from error
         for name, optimizer_state in net_state["optimizers"].items():
             getattr(net, name + "_").load_state_dict(_tensors(optimizer_state, "cpu"))
@@ -115,6 +123,26 @@ class PortableStateMixin:
                     setattr(callbacks[name], key, _tensors(value, device))
         net.history = History(json.loads(net_state["history"]))
         return net
+
+
+def _plain_torch_values(values):
+    """A dict whose torch modules and tensors are plain data."""
+    return {
+        key: _plain(value) if isinstance(value, nn.Module | torch.Tensor) else value
+        for key, value in values.items()
+    }
+
+
+def _torch_values(values):
+    """The inverse of :func:`_plain_torch_values`, on the CPU."""
+    return {
+        key: _tensors(value, "cpu") if _is_torch_value(value) else value
+        for key, value in values.items()
+    }
+
+
+def _is_torch_value(value):
+    return isinstance(value, dict) and (_MODULE in value or _TENSOR in value)
 
 
 def _net_state(net):
@@ -183,10 +211,6 @@ def _plain(value):
     return value
 
 
-def _is_module(value):
-    return isinstance(value, dict) and _MODULE in value
-
-
 def _tensors(value, device):
     """The inverse of :func:`_plain`: tensors on ``device``."""
     if isinstance(value, dict) and _TENSOR in value:
@@ -198,7 +222,7 @@ def _tensors(value, device):
         if "requires_grad" in value:
             return nn.Parameter(tensor, requires_grad=bool(value["requires_grad"]))
         return tensor
-    if _is_module(value):
+    if isinstance(value, dict) and _MODULE in value:
         cls = value[_MODULE]
         if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
             raise TypeError(f"Expected a torch.nn.Module class, got {cls!r}.")
@@ -225,15 +249,3 @@ def _json_default(value):
         f"The history holds a {type(value).__name__}, which cannot be saved; "
         "record numbers, strings, lists or dicts."
     )
-
-
-def device_available(device):
-    """Whether tensors can be put on ``device`` here."""
-    device = torch.device(device)
-    if device.type == "cuda":
-        return torch.cuda.is_available() and (
-            device.index is None or device.index < torch.cuda.device_count()
-        )
-    if device.type == "mps":
-        return torch.backends.mps.is_available()
-    return True

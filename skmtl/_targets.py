@@ -3,16 +3,22 @@
 from numbers import Number
 
 import numpy as np
+import torch
 from sklearn.utils._missing import is_pandas_na, is_scalar_nan
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import type_of_target
+from sklearn.utils.validation import _check_sample_weight
 
 __all__ = [
     "check_missing_label",
     "check_task_names",
+    "check_tasks_train",
     "class_weights",
     "encode_targets",
+    "label_weights",
+    "match_tasks",
     "missing_mask",
+    "stack_columns",
     "task_names",
 ]
 
@@ -356,3 +362,109 @@ def _natural_labels(labels, name):
             "needs discrete classes (integers or strings)."
         )
     return labels
+
+
+def match_tasks(Y, names, fitted_names, fitted_named):
+    """The columns of ``Y`` in the order of the fitted tasks.
+
+    Parameters
+    ----------
+    Y : ndarray of shape (n_samples, n_tasks)
+        Labels, one column per task.
+
+    names : list of str or None
+        The task names ``Y`` came with (a DataFrame's columns), if any.
+
+    fitted_names : list of str
+        The fitted tasks' names, ``task_names_``.
+
+    fitted_named : bool
+        Whether the fitted tasks' names came with their labels. Tasks are
+        matched by name when both sides have names, else by position, as
+        scikit-learn matches the features of ``X``.
+
+    Returns
+    -------
+    Y : ndarray of shape (n_samples, len(fitted_names))
+
+    Raises
+    ------
+    ValueError
+        If the names are not the fitted ones, or the number of tasks differs.
+    """
+    if names is not None and fitted_named:
+        missing = [n for n in fitted_names if n not in names]
+        unknown = [n for n in names if n not in fitted_names]
+        if missing or unknown:
+            raise ValueError(
+                f"y's tasks {names} are not the fitted tasks {fitted_names}: "
+                f"missing {missing}, unknown {unknown}. Name y's columns as the "
+                "tasks were named at fit (in any order)."
+            )
+        return Y[:, [names.index(n) for n in fitted_names]]
+    if Y.shape[1] != len(fitted_names):
+        raise ValueError(
+            f"y has {Y.shape[1]} tasks, but the model was fitted on "
+            f"{len(fitted_names)}: {fitted_names}."
+        )
+    return Y
+
+
+def label_weights(sample_weight, Y, classes, codes, names, class_weight, dtype):
+    """Weight of each label in the loss: its row's times its class's, 0 if
+    missing; scaled per task to at most 1, in the network's (torch) dtype."""
+    sample_weight = _check_sample_weight(
+        sample_weight, Y, dtype=np.float64, ensure_non_negative=True
+    )
+    if sample_weight.max() > 0:
+        # Only ratios matter, to the objective and to "balanced".
+        sample_weight = sample_weight / sample_weight.max()
+    per_class = class_weights(
+        class_weight, classes, codes, names, sample_weight=sample_weight
+    )
+    weights = np.column_stack(
+        [w[c.clip(min=0)] for w, c in zip(per_class, codes.T)]
+    )
+    with np.errstate(over="ignore"):
+        weights = np.where(codes >= 0, sample_weight[:, None] * weights, 0.0)
+    if not np.isfinite(weights).all():
+        raise ValueError(
+            "sample_weight times class_weight overflows; scale the weights down."
+        )
+    # A task's objective is a weighted mean: scaling its weights changes
+    # nothing but keeps their sums far from overflowing float32.
+    top = weights.max(axis=0)
+    for name, largest in zip(names, top):
+        if largest <= 0:
+            raise ValueError(
+                f"Task {name!r} has no label with a positive weight: its "
+                "head would not be trained. Check sample_weight and "
+                "class_weight."
+            )
+    return (weights / top).astype(_numpy_dtype(dtype))
+
+
+def check_tasks_train(names, weights, validation_fraction):
+    """Every task must keep a weighted label among the training rows."""
+    for name, total in zip(names, weights.sum(axis=0)):
+        if not total > 0:
+            raise ValueError(
+                f"Task {name!r} has no labelled row with a positive weight left "
+                f"for training once validation_fraction={validation_fraction} of "
+                "the rows is held out: its head would not be trained. Lower "
+                "validation_fraction or label more rows."
+            )
+
+
+def stack_columns(columns):
+    """One 2-D array from per-task label columns, object dtype if their kinds differ."""
+    if len({c.dtype.kind for c in columns}) == 1:
+        return np.column_stack(columns)
+    stacked = np.empty((len(columns[0]), len(columns)), dtype=object)
+    for t, column in enumerate(columns):
+        stacked[:, t] = column
+    return stacked
+
+
+def _numpy_dtype(dtype):
+    return torch.empty(0, dtype=dtype).numpy().dtype

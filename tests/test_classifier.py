@@ -9,7 +9,11 @@ import sklearn
 import torch
 from numpy.testing import assert_allclose
 from sklearn.base import clone
-from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.exceptions import (
+    ConvergenceWarning,
+    DataConversionWarning,
+    NotFittedError,
+)
 from sklearn.model_selection import GridSearchCV, KFold, cross_val_score, cross_validate
 from sklearn.multioutput import MultiOutputClassifier
 from sklearn.pipeline import make_pipeline
@@ -79,14 +83,13 @@ def test_1d_y_is_an_ordinary_classifier(two_tasks):
     assert clf.score(X, group) > 0.9
 
 
-def test_single_column_y_stays_multi_output(two_tasks):
+def test_column_vector_y_warns_and_is_raveled_as_in_scikit_learn(two_tasks):
     X, _, _, group = two_tasks
-    clf = _fast().fit(X, group[:, None])
-    assert clf.predict(X).shape == (len(X), 1)
-    assert isinstance(clf.classes_, list)
-    np.testing.assert_array_equal(
-        clf.predict(X)[:, 0], _fast().fit(X, group).predict(X)
-    )
+    with pytest.warns(DataConversionWarning, match="column-vector y"):
+        clf = _fast().fit(X, group[:, None])
+    assert clf.predict(X).shape == (len(X),)
+    assert not isinstance(clf.classes_, list)
+    np.testing.assert_array_equal(clf.predict(X), _fast().fit(X, group).predict(X))
 
 
 def test_score_is_subset_accuracy_like_multi_output_classifier(data):
@@ -169,11 +172,29 @@ def test_routed_params_build_the_network(data):
     assert clf.net_.optimizer_.param_groups[0]["betas"] == (0.5, 0.999)
 
 
-def test_unknown_parameter_is_rejected_at_fit(data):
+@pytest.mark.parametrize(
+    "name, hint",
+    [
+        ("hidden_units", ""),
+        ("lr_schedul", "did you mean 'lr_schedule'"),
+        ("iterator_train_shuffle", "did you mean 'iterator_train__shuffle'"),
+        ("loss_weighting__alpha", ""),  # loss_weighting is None, not an object
+    ],
+)
+def test_unknown_parameters_are_refused_where_they_are_written(name, hint):
+    with pytest.raises(TypeError, match=f"Invalid parameter '{name}'.*{hint}"):
+        MultiTaskClassifier(**{name: 1})
+    clf = MultiTaskClassifier()
+    with pytest.raises(ValueError, match=f"Invalid parameter '{name}'.*{hint}"):
+        clf.set_params(**{name: 1})
+    assert name not in clf.get_params()
+
+
+def test_a_misspelt_grid_fails_the_search_at_once(data):
     X, Y = data
-    clf = MultiTaskClassifier(hidden_units=(8,))
-    with pytest.raises(TypeError, match="unexpected parameters \\['hidden_units'\\]"):
-        clf.fit(X, Y)
+    search = GridSearchCV(_fast(max_epochs=1), [{"lr": [0.01]}, {"lr_schedul": [1]}])
+    with pytest.raises(ValueError, match="did you mean 'lr_schedule'"):
+        search.fit(X, Y)
 
 
 class _TinyTrunk(torch.nn.Module):
@@ -1039,8 +1060,13 @@ def test_warm_start_applies_changed_settings(data):
 
 
 class _FirstBatch(Callback):
+    """Keeps the first training batch of each fit."""
+
+    def on_train_begin(self, net, **kwargs):
+        self.rows = None
+
     def on_batch_begin(self, net, batch=None, training=False, **kwargs):
-        if training and not hasattr(self, "rows"):
+        if training and self.rows is None:
             self.rows = batch[0][:, 0].tolist()
 
 
@@ -1074,7 +1100,8 @@ def test_a_task_whose_weights_are_all_zero_is_an_error(data):
     "y, sample_weight, match",
     [
         (lambda Y: Y[:-1], None, "inconsistent numbers of samples"),
-        (lambda Y: Y[["item"]], None, "y has 1 tasks, but the model was fitted on 2"),
+        (lambda Y: Y[["item"]], None, r"missing \['group'\]"),
+        (lambda Y: Y.to_numpy()[:, :1], None, "y has 1 tasks, but the model"),
         (lambda Y: Y, np.ones(3), "sample_weight.shape == \\(3,\\)"),
         (lambda Y: Y, -np.ones(240), "Negative values in data passed to"),
         (lambda Y: Y.assign(item="?", group="?"), None, "every label is missing"),
