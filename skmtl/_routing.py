@@ -48,9 +48,7 @@ class RoutedParamsMixin:
             )
 
         routed = {k: params.pop(k) for k in list(params) if k not in named}
-        self._set_routed(
-            {k: v for k, v in routed.items() if not nested(k)}, ValueError
-        )
+        self._set_routed({k: v for k, v in routed.items() if not nested(k)}, ValueError)
         params.update({k: v for k, v in routed.items() if nested(k)})
         return super().set_params(**params) if params else self
 

@@ -422,9 +422,7 @@ def label_weights(sample_weight, Y, classes, codes, names, class_weight, dtype):
     per_class = class_weights(
         class_weight, classes, codes, names, sample_weight=sample_weight
     )
-    weights = np.column_stack(
-        [w[c.clip(min=0)] for w, c in zip(per_class, codes.T)]
-    )
+    weights = np.column_stack([w[c.clip(min=0)] for w, c in zip(per_class, codes.T)])
     with np.errstate(over="ignore"):
         weights = np.where(codes >= 0, sample_weight[:, None] * weights, 0.0)
     if not np.isfinite(weights).all():

@@ -101,8 +101,8 @@ _MISSING = object()
 
 def same(a, b):
     """Whether two parameter values are the same: ``a is b``, equal plain
-    values (numbers, strings, arrays, tensors, and lists, tuples and dicts of
-    them), or objects of one class whose attributes are the same."""
+    values (numbers, strings, sets, arrays, tensors, and lists, tuples and
+    dicts of them), or objects of one class whose attributes are the same."""
     return _same(a, b, set())
 
 
@@ -127,7 +127,17 @@ def _same(a, b, seen):
         return len(a) == len(b) and all(_same(x, y, seen) for x, y in zip(a, b))
     if isinstance(a, dict):
         return a.keys() == b.keys() and all(_same(a[k], b[k], seen) for k in a)
-    if isinstance(a, Number | str | bytes | np.generic | torch.dtype | torch.device):
+    if isinstance(
+        a,
+        Number
+        | str
+        | bytes
+        | set
+        | frozenset
+        | np.generic
+        | torch.dtype
+        | torch.device,
+    ):
         if isinstance(a, float) and math.isnan(a):
             return math.isnan(b)
         return bool(a == b)
@@ -152,8 +162,11 @@ def changed_params(params, fitted):
 
 
 def _value(params, name):
+    # "float32" is np.float32, and "cpu" torch.device("cpu").
     if name == "dtype":
-        return resolve_dtype(params[name])  # "float32" is np.float32
+        return resolve_dtype(params[name])
+    if name == "device":
+        return torch.device(params[name])
     if name in params:
         return params[name]
     prefix, _, key = name.partition("__")
