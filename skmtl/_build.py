@@ -31,6 +31,7 @@ __all__ = [
     "TRUNKS",
     "build_net",
     "make_augmentation",
+    "numpy_dtype",
     "own_callbacks",
     "params_for",
     "resolve_dtype",
@@ -67,6 +68,11 @@ OWN_CALLBACKS = (STOPPING, LR_SCHEDULE, PROGRESS_BAR)
 def resolve_dtype(dtype):
     """The torch dtype of a ``dtype`` parameter."""
     return DTYPES[dtype]
+
+
+def numpy_dtype(dtype):
+    """The NumPy dtype of a ``dtype`` parameter."""
+    return torch.empty(0, dtype=DTYPES[dtype]).numpy().dtype
 
 
 def params_for(params, prefix):

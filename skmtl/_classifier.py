@@ -36,6 +36,7 @@ from ._build import (
     check_batch_norm,
     check_callbacks,
     check_device,
+    numpy_dtype,
     resolve_dtype,
     validation_fraction,
 )
@@ -494,9 +495,14 @@ class MultiTaskClassifier(
         classes, codes = encode_targets(
             Y, names, self.missing_label, self._task_classes if continuing else None
         )
-        dtype = resolve_dtype(self.dtype)
         weights = label_weights(
-            sample_weight, Y, classes, codes, names, self.class_weight, dtype
+            sample_weight,
+            Y,
+            classes,
+            codes,
+            names,
+            self.class_weight,
+            numpy_dtype(self.dtype),
         )
         # Rows without a weighted label would train nothing, yet would still sway
         # batch statistics: they are left out.
@@ -508,6 +514,7 @@ class MultiTaskClassifier(
         n_fits = self._n_fits if continuing else 0
         # Each warm fit draws new shuffles; the validation rows stay the same.
         fit_seed = seed + n_fits
+        dtype = resolve_dtype(self.dtype)
         data = (X, codes, weights, placement(X, rows, self.device, dtype), dtype)
         with seeded_torch(fit_seed):
             if continuing:
@@ -563,9 +570,12 @@ class MultiTaskClassifier(
                 X,
                 y,
                 reset=reset,
-                validate_separately=(feature_params(X, self.dtype), y_params),
+                validate_separately=(
+                    feature_params(X, numpy_dtype(self.dtype)),
+                    y_params,
+                ),
             )
-            check_finite(self, X, self.dtype)
+            check_finite(self, X, numpy_dtype(self.dtype))
         check_consistent_length(X, y)
         if y.ndim > 2:
             raise ValueError(f"y must be 1-D or 2-D; got shape {y.shape}.")
@@ -584,8 +594,10 @@ class MultiTaskClassifier(
         """``X`` at predict, as in :meth:`_validate_X_y`."""
         if is_dataset(X):
             return check_dataset(self, X, reset=False)
-        X = validate_data(self, X, reset=False, **feature_params(X, self.dtype))
-        check_finite(self, X, self.dtype)
+        X = validate_data(
+            self, X, reset=False, **feature_params(X, numpy_dtype(self.dtype))
+        )
+        check_finite(self, X, numpy_dtype(self.dtype))
         return X
 
     def _set_convergence(self, epochs):

@@ -3,7 +3,6 @@
 from numbers import Number
 
 import numpy as np
-import torch
 from sklearn.utils._missing import is_pandas_na, is_scalar_nan
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import type_of_target
@@ -412,7 +411,7 @@ def match_tasks(Y, names, fitted_names, fitted_named):
 
 def label_weights(sample_weight, Y, classes, codes, names, class_weight, dtype):
     """Weight of each label in the loss: its row's times its class's, 0 if
-    missing; scaled per task to at most 1, in the network's (torch) dtype."""
+    missing; scaled per task to at most 1, in the network's dtype."""
     sample_weight = _check_sample_weight(
         sample_weight, Y, dtype=np.float64, ensure_non_negative=True
     )
@@ -439,7 +438,7 @@ def label_weights(sample_weight, Y, classes, codes, names, class_weight, dtype):
                 "head would not be trained. Check sample_weight and "
                 "class_weight."
             )
-    return (weights / top).astype(_numpy_dtype(dtype))
+    return (weights / top).astype(dtype)
 
 
 def check_tasks_train(names, weights, validation_fraction):
@@ -462,7 +461,3 @@ def stack_columns(columns):
     for t, column in enumerate(columns):
         stacked[:, t] = column
     return stacked
-
-
-def _numpy_dtype(dtype):
-    return torch.empty(0, dtype=dtype).numpy().dtype

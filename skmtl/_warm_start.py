@@ -97,6 +97,8 @@ def rule(name):
 
 
 _MISSING = object()
+# Values compared with ==.
+_PLAIN = (Number, str, bytes, set, frozenset, np.generic, torch.dtype, torch.device)
 
 
 def same(a, b):

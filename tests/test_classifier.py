@@ -1364,3 +1364,111 @@ def test_warm_start_applies_new_stopping_settings(data):
     clf.set_params(n_iter_no_change=None, max_epochs=2).fit(X, Y)
     assert clf.n_iter_ == 9
     assert "stopping" not in dict(clf.net_.callbacks_)
+
+
+class _CtrlC(Callback):
+    """What a Ctrl-C does in the middle of a batch of an epoch."""
+
+    def __init__(self, epoch=2, batch=2):
+        self.epoch = epoch
+        self.batch = batch
+
+    def on_batch_end(self, net, training=False, **kwargs):
+        epoch = net.history[-1]
+        if training and epoch["epoch"] == self.epoch:
+            if len(epoch["batches"]) == self.batch:
+                raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_ctrl_c_mid_epoch_keeps_the_model_trained_so_far(data, early_stopping):
+    X, Y = data
+    clf = _fast(callbacks=[_CtrlC()], early_stopping=early_stopping)
+    with pytest.warns(UserWarning, match="interrupted by the user in epoch 2"):
+        clf.fit(X, Y)
+    assert clf.n_iter_ == len(clf.net_.history) == 2
+    last = clf.net_.history[-1]
+    # The interrupted epoch is scored over the batches it finished.
+    batches = last["batches"][:2]
+    assert last["train_loss"] == pytest.approx(
+        sum(b["train_loss"] * b["train_batch_size"] for b in batches)
+        / sum(b["train_batch_size"] for b in batches)
+    )
+    assert "train_acc_item" in last
+    if early_stopping:  # epoch 2 has no validation score: epoch 1 is the best
+        assert clf.best_epoch_ == 1 and clf.best_loss_ is None
+        assert clf.best_validation_score_ == clf.net_.history[0, "valid_acc"]
+    else:
+        assert clf.best_epoch_ in (1, 2) and clf.best_loss_ is not None
+    _assert_same_probas(pickle.loads(pickle.dumps(clf)), clf, X)
+
+
+def test_ctrl_c_before_any_batch_leaves_no_empty_epoch(data):
+    X, Y = data
+    clf = _fast(callbacks=[_CtrlC(epoch=1, batch=1)], validation_fraction=0.2)
+    with pytest.warns(UserWarning, match="interrupted"):
+        clf.fit(X, Y)
+    assert clf.n_iter_ == 1 and clf.best_epoch_ == 1
+
+
+def _assert_same_probas(a, b, X):
+    for pa, pb in zip(a.predict_proba(X), b.predict_proba(X)):
+        np.testing.assert_array_equal(pa, pb)
+
+
+def test_fits_in_threads_equal_sequential_fits(data):
+    from joblib import Parallel, delayed
+
+    X, Y = data
+
+    def fit(seed):
+        clf = _fast(max_epochs=3, random_state=seed, trunk__dropout=0.3)
+        return clf.fit(X, Y).predict_proba(X)[0]
+
+    sequential = [fit(seed) for seed in range(4)]
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    threaded = Parallel(n_jobs=4, backend="threading")(
+        delayed(fit)(seed) for seed in range(4)
+    )
+    assert torch.equal(torch.get_rng_state(), before)
+    for a, b in zip(sequential, threaded):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_the_order_of_the_rows_depends_on_the_seed_alone(data):
+    X, Y = data
+    orders = []
+    for trunk in ({"trunk__hidden_units": (3,)}, {"trunk__hidden_units": (50, 50)}):
+        clf = _fast(max_epochs=1, callbacks=[("first", _FirstBatch())], **trunk)
+        orders.append(dict(clf.fit(X, Y).net_.callbacks_)["first"].rows)
+    assert orders[0] == orders[1]
+
+
+def test_warm_fits_and_score_match_tasks_by_name(data):
+    X, Y = data
+    clf = _fast(max_epochs=2, warm_start=True).fit(X, Y)
+    assert clf.score(X, Y) == clf.score(X, Y[["group", "item"]])
+    swapped = clf.fit(X, Y[["group", "item"]]).predict(X)
+    reference = _fast(max_epochs=2, warm_start=True).fit(X, Y).fit(X, Y).predict(X)
+    np.testing.assert_array_equal(swapped, reference)
+    for other in (Y.rename(columns={"item": "x"}), Y[["item"]]):
+        with pytest.raises(ValueError, match="are not the fitted tasks"):
+            clf.fit(X, other)
+        with pytest.raises(ValueError, match="are not the fitted tasks"):
+            clf.score(X, other)
+    # Arrays keep positions.
+    assert clf.score(X, Y.to_numpy()) == clf.score(X, Y)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, torch.float64])
+def test_dtype_takes_numpy_and_torch_types(data, dtype):
+    X, Y = data
+    clf = _fast(max_epochs=1, dtype=dtype).fit(X, Y)
+    assert next(clf.net_.module_.parameters()).dtype == torch.float64
+
+
+def test_mixed_precision_needs_float32(data):
+    X, Y = data
+    with pytest.raises(ValueError, match="dtype='float32' or mixed_precision=None"):
+        _fast(max_epochs=1, mixed_precision="bf16", dtype="float64").fit(X, Y)

@@ -17,7 +17,7 @@ from skorch.callbacks import Callback
 from torch.utils.data import Dataset, IterableDataset
 
 from skmtl import MultiTaskClassifier
-from skmtl import _classifier as classifier_module
+from skmtl import _batching as batching_module
 
 
 def _fast(**params):
@@ -91,7 +91,7 @@ def test_uint8_X_trains_and_predicts_exactly_as_its_float_values(images, params)
 def test_uint8_rows_stay_uint8_on_the_device(images, monkeypatch):
     X, Y = images
     # As on a GPU where they fit: the rows are copied to the device once.
-    monkeypatch.setattr(classifier_module, "keep_on_device", lambda *args: True)
+    monkeypatch.setattr(batching_module, "keep_on_device", lambda *args: True)
     clf = _fast(max_epochs=1, validation_fraction=0.2, callbacks=[("spy", _Valid())])
     valid = dict(clf.fit(X, Y).net_.callbacks_)["spy"].valid
     assert torch.is_tensor(valid.X) and valid.X.dtype == torch.uint8
@@ -274,7 +274,7 @@ def test_data_copied_to_the_device_train_as_data_read_per_batch(images, monkeypa
     X, Y = images
     params = {"validation_fraction": 0.2}
     per_batch = _fast(**params).fit(X, Y)
-    monkeypatch.setattr(classifier_module, "keep_on_device", lambda *args: True)
+    monkeypatch.setattr(batching_module, "keep_on_device", lambda *args: True)
     copied_once = _fast(**params).fit(X, Y)
     _assert_same_model(copied_once, per_batch, X)
 
@@ -283,7 +283,7 @@ def test_data_copied_to_the_device_train_as_data_read_per_batch(images, monkeypa
 def test_cuda_data_read_per_batch_train_as_data_copied_once(images, monkeypatch):
     X, Y = images
     once = _fast(device="cuda", validation_fraction=0.2).fit(X, Y)
-    monkeypatch.setattr(classifier_module, "keep_on_device", lambda *args: False)
+    monkeypatch.setattr(batching_module, "keep_on_device", lambda *args: False)
     per_batch = _fast(device="cuda", validation_fraction=0.2).fit(X, Y)
     _assert_same_model(per_batch, once, X)
     from_dataset = _fast(device="cuda", validation_fraction=0.2).fit(_Rows(X), Y)
