@@ -7,9 +7,10 @@ pass for an estimator that refuses unknown parameter names:
 at once (prefix-routed parameters are checked where they are written, as skorch
 and scikit-learn's ``set_params`` check names). In float32, the default for
 speed, two checks compare results at a tolerance of 1e-7 that float32
-arithmetic does not reach on every CPU, because matrix kernels sum in an order that depends on the number of rows; those two,
-and only those, are expected to fail there, and each property they test holds
-in float64 (above) and at float32 precision (tests/test_classifier.py).
+arithmetic does not reach on every CPU, because matrix kernels sum in an order
+that depends on the number of rows; those two, and that one, are expected to
+fail there, and each property they test holds in float64 (above) and at
+float32 precision (tests/test_classifier.py).
 
 The checks fit small data sets with a budget of 30 epochs, too few for the
 training loss to converge on some of them: the ConvergenceWarning that says so
