@@ -2,7 +2,9 @@
 
 import copy
 import pickle
+import re
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -93,6 +95,17 @@ def test_the_table_has_a_row_for_every_parameter_and_prefix():
     assert set(CHANGES) == rows
     assert {r.kind for r in WARM_START.values()} == {LIVE, RESTART, STRUCTURAL}
     assert rule("trunk__hidden_units") is WARM_START["trunk__*"]
+
+
+def test_the_user_guide_shows_the_table():
+    guide = (Path(__file__).parents[1] / "docs" / "user_guide.md").read_text()
+    shown = {}
+    for line in guide.splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if len(cells) == 3 and cells[1] in (LIVE, RESTART, STRUCTURAL):
+            for name in re.findall(r"`([^`]+)`", cells[0]):
+                shown[name.replace("<prefix>", "")] = cells[1]
+    assert shown == {name: row.kind for name, row in WARM_START.items()}
 
 
 @pytest.mark.parametrize("row", sorted(CHANGES))
