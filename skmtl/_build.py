@@ -163,7 +163,7 @@ def _stopping_callbacks(params):
     # Without tol or n_iter_no_change, early_stopping only restores the best
     # epoch's weights: an infinite patience never stops.
     callback = ToleranceStopping(
-        monitor="valid_acc" if early_stopping else "train_loss",
+        monitor="valid_acc" if early_stopping else "train_objective",
         lower_is_better=not early_stopping,
         patience=params["n_iter_no_change"] if stops(params) else float("inf"),
         threshold=params["tol"] if stops(params) else 0.0,

@@ -126,7 +126,10 @@ class MultiTaskClassifier(
 
     tol : float or None, default=1e-4
         Tolerance of convergence, as in MLPClassifier: an epoch improves when
-        the training loss falls more than ``tol`` below the lowest so far (or,
+        the training objective (``train_objective`` in the history: the task
+        losses weighted by ``task_weights``, or their mean under another
+        strategy, whose own total moves as it re-weights) falls more than
+        ``tol`` below the lowest so far (or,
         with ``early_stopping``, the validation accuracy rises more than
         ``tol`` above the highest so far). ``None`` never stops early.
 
@@ -293,11 +296,12 @@ class MultiTaskClassifier(
 
     best_epoch_ : int
         The epoch (numbered as in ``net_.history``, from 1) of the last
-        ``fit``'s lowest training loss, or with ``early_stopping`` of its
+        ``fit``'s lowest training objective, or with ``early_stopping`` of its
         highest validation accuracy, whose weights the model then has.
 
     best_loss_ : float or None
-        The lowest training loss of the last ``fit``, as MLPClassifier's;
+        The lowest training objective of the last ``fit`` (see ``tol``), as
+        MLPClassifier's lowest loss;
         ``None`` with ``early_stopping``. An interrupted ``fit`` (Ctrl-C)
         counts the epoch it interrupted, scored over its finished batches.
 
@@ -605,7 +609,7 @@ class MultiTaskClassifier(
         ``epochs``; warn if it used up ``max_epochs`` without converging."""
         stopping = dict(self.net_.callbacks_).get(STOPPING)
         self.n_iter_ = len(self.net_.history)
-        monitor = "valid_acc" if self.early_stopping else "train_loss"
+        monitor = "valid_acc" if self.early_stopping else "train_objective"
         # An epoch interrupted in its validation pass has no validation score.
         scores = [(e["epoch"], e[monitor]) for e in epochs if monitor in e]
         if not scores:

@@ -75,8 +75,10 @@ class MultiTaskNet(NeuralNet):
     Besides skorch's ``train_loss`` and ``valid_loss``, each epoch of the
     history records, for every task ``name``, ``train_loss_<name>``,
     ``train_acc_<name>``, ``valid_loss_<name>`` and ``valid_acc_<name>``
-    (over the rows labelled for that task), and the mean over tasks
-    ``train_acc`` and ``valid_acc``, each with a ``<key>_best`` flag. Each batch
+    (over the rows labelled for that task), the mean over tasks
+    ``train_acc`` and ``valid_acc``, and the objective ``train_objective`` and
+    ``valid_objective`` (see :class:`TaskScores`), each with a ``<key>_best``
+    flag. Each batch
     records the per-task mean losses and accuracies, and
     ``<prefix>_count_<name>`` and ``<prefix>_weight_<name>``: the number of
     labelled rows and their total weight. The batches' scores stay on the
@@ -537,8 +539,11 @@ class TaskScores(Callback):
     row weight, and its accuracy the mean of its batch accuracies weighted by
     their number of labelled rows: exactly the loss and accuracy over the
     epoch's labelled rows, however the labels fall into batches. ``train_acc``
-    and ``valid_acc`` are the means over tasks. Each score gets a
-    ``<key>_best`` flag, as skorch's scoring callbacks give.
+    and ``valid_acc`` are the means over tasks, and ``train_objective`` and
+    ``valid_objective`` the task losses weighted by the strategy's
+    ``objective_weights`` (the fixed task weights, or ``1 / n_tasks`` each):
+    what stopping monitors, unmoved by a strategy's re-weighting. Each score
+    gets a ``<key>_best`` flag, as skorch's scoring callbacks give.
     """
 
     def on_epoch_end(self, net, **kwargs):
@@ -551,11 +556,12 @@ def record_epoch_scores(net, prefix):
     ``"valid"``, from its batches (see :class:`TaskScores`)."""
     history = net.history
     batches = history[-1, "batches"]
-    accuracies = []
+    accuracies, losses = [], []
     for name in net.task_names:
         loss = _weighted_mean(
             batches, f"{prefix}_loss_{name}", f"{prefix}_weight_{name}"
         )
+        losses.append(loss)
         accuracy = _weighted_mean(
             batches, f"{prefix}_acc_{name}", f"{prefix}_count_{name}"
         )
@@ -565,6 +571,10 @@ def record_epoch_scores(net, prefix):
             accuracies.append(accuracy)
     if accuracies:
         _record(history, f"{prefix}_acc", sum(accuracies) / len(accuracies))
+    if None not in losses:
+        weights = net.loss_weighting_.objective_weights(len(losses))
+        objective = sum(w * loss for w, loss in zip(weights, losses))
+        _record(history, f"{prefix}_objective", objective, lower_is_better=True)
 
 
 def _len(data):

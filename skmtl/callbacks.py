@@ -306,6 +306,9 @@ class FitLRScheduler(LRScheduler):
 
 # The columns of every TaskPrintLog table, in this order, when recorded.
 _SUMMARY_KEYS = ("epoch", "train_loss", "valid_loss", "train_acc", "valid_acc")
+# Kept out of the table: what stopping monitors, which is the weighted loss for
+# fixed weights, and the cost of a callback.
+_HIDDEN_KEYS = ("train_objective", "valid_objective", "grad_similarity_dur")
 
 
 class TaskPrintLog(PrintLog):
@@ -316,7 +319,9 @@ class TaskPrintLog(PrintLog):
     ``valid_loss`` (the weighted total loss), ``train_acc`` and ``valid_acc``
     (the mean accuracy over tasks), the other scores of the history that are
     not per task (e.g. of an ``EpochScoring`` callback), events such as the
-    learning rate, and ``dur``. Per-task values, whose keys end with a task's
+    learning rate, and ``dur`` (not ``train_objective``, which stopping
+    monitors: the weighted loss under fixed weights). Per-task values, whose
+    keys end with a task's
     name (``train_loss_<task>``, ``loss_weight_<task>``,
     ``grad_cosine_<a>_<b>``, ...), stay in the history and out of the table,
     except each task's accuracy (validation accuracy where recorded, training
@@ -391,7 +396,7 @@ class TaskPrintLog(PrintLog):
             for k in super()._sorted_keys(keys)
             if k in _SUMMARY_KEYS
             or k in shown
-            or not (k.endswith(suffixes) or k == "grad_similarity_dur")
+            or not (k.endswith(suffixes) or k in _HIDDEN_KEYS)
         ]
         first = [k for k in (*_SUMMARY_KEYS, *shown) if k in kept]
         return first + [k for k in kept if k not in first]

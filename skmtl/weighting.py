@@ -59,6 +59,14 @@ class LossWeighting(Callback):
         """The weight of each task's loss, as a list of floats or a tensor."""
         raise NotImplementedError
 
+    def objective_weights(self, n_tasks):
+        """The fixed weights of the task losses in the objective that stopping
+        monitors (``train_objective``): equal, ``1 / n_tasks``, unless the
+        strategy is fixed weights. A strategy's own total (``train_loss``)
+        moves as it re-weights the tasks, or holds terms such as uncertainty
+        weighting's ``log_variance``."""
+        return [1.0 / n_tasks] * n_tasks
+
     def combine(self, task_losses, net, training):
         """The total loss of a batch, as reported in the history."""
         losses = torch.stack(task_losses.losses)
@@ -135,6 +143,9 @@ class FixedWeights(LossWeighting):
         return None
 
     def task_weights(self, net, training):
+        return self.weights_
+
+    def objective_weights(self, n_tasks):
         return self.weights_
 
 

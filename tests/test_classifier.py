@@ -458,7 +458,7 @@ def test_verbose_1_with_many_tasks_prints_means_only(data, capsys):
 def test_verbose_1_says_why_training_stopped(data, capsys):
     X, Y = data
     _fast(max_epochs=10, n_iter_no_change=1, tol=10.0, verbose=1).fit(X, Y)
-    assert "Stopping since train_loss has not improved" in capsys.readouterr().out
+    assert "Stopping since train_objective has not improved" in capsys.readouterr().out
 
 
 def test_verbose_2_adds_a_progress_bar_per_epoch(data, capsys):
@@ -1265,7 +1265,9 @@ def test_stops_once_the_training_loss_stops_improving(data):
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         clf.fit(X, Y)
-    losses = clf.net_.history[:, "train_loss"]
+    losses = clf.net_.history[:, "train_objective"]
+    # Under fixed weights the objective is the weighted loss.
+    assert_allclose(losses, clf.net_.history[:, "train_loss"], rtol=1e-5)
     assert clf.n_iter_ == len(losses) < clf.max_epochs == 200
     # As MLPClassifier: the last n_iter_no_change + 1 epochs each missed the
     # lowest loss before them by tol, and the one before did not.
@@ -1472,3 +1474,16 @@ def test_mixed_precision_needs_float32(data):
     X, Y = data
     with pytest.raises(ValueError, match="dtype='float32' or mixed_precision=None"):
         _fast(max_epochs=1, mixed_precision="bf16", dtype="float64").fit(X, Y)
+
+
+@pytest.mark.parametrize("loss_weighting", ["uncertainty", "dwa"])
+def test_stopping_monitors_the_mean_task_loss_under_a_strategy(data, loss_weighting):
+    X, Y = data
+    clf = _fast(loss_weighting=loss_weighting).fit(X, Y)
+    history = clf.net_.history
+    mean = (
+        history[:, "train_loss_item"] + np.array(history[:, "train_loss_group"])
+    ) / 2
+    assert_allclose(history[:, "train_objective"], mean)
+    assert clf.best_loss_ == min(history[:, "train_objective"]) > 0
+    assert dict(clf.net_.callbacks_)["stopping"].monitor == "train_objective"
