@@ -1487,3 +1487,25 @@ def test_stopping_monitors_the_mean_task_loss_under_a_strategy(data, loss_weight
     assert_allclose(history[:, "train_objective"], mean)
     assert clf.best_loss_ == min(history[:, "train_objective"]) > 0
     assert dict(clf.net_.callbacks_)["stopping"].monitor == "train_objective"
+
+
+class _BlowUpLastStep(Callback):
+    """Makes the last update of epoch 3 non-finite, as a diverging step."""
+
+    def on_batch_end(self, net, training=False, **kwargs):
+        if training and len(net.history) == 3 and len(net.history[-1, "batches"]) == 8:
+            with torch.no_grad():
+                next(net.module_.parameters()).fill_(float("inf"))
+
+
+@pytest.mark.parametrize(
+    "stopping",
+    [{"max_epochs": 3, "n_iter_no_change": None}, {"n_iter_no_change": 1, "tol": 1e9}],
+    ids=["max_epochs", "stopped"],
+)
+def test_non_finite_parameters_are_refused_however_training_ends(data, stopping):
+    X, Y = data  # 240 rows in batches of 32: the 8th batch is an epoch's last
+    clf = _fast(callbacks=[_BlowUpLastStep()], **stopping)
+    with pytest.raises(ValueError, match="with non-finite values"):
+        clf.fit(X, Y)
+    assert not hasattr(clf, "net_")

@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 import skops.io as sio
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.metrics import make_scorer, recall_score
 from skorch.callbacks import Callback, EpochScoring
 
@@ -272,3 +274,36 @@ def test_a_warm_fit_prints_the_table_header_again(data, capsys):
 def test_same_compares_values_and_copies(a, b, expected):
     b = copy.deepcopy(a) if b is None else b
     assert same(a, b) is expected
+
+
+@settings(max_examples=20, deadline=None, derandomize=True, database=None)
+@given(
+    st.lists(
+        st.sampled_from(sorted(set(CHANGES) - {"warm_start"})), min_size=1, max_size=4
+    )
+)
+def test_any_sequence_of_changes_and_warm_fits_keeps_the_state_contract(rows):
+    """fit, then changes each followed by a warm fit: a structural change is
+    refused and changes nothing; any other goes on training the same net; at
+    every step a saved and loaded model predicts as the fitted one."""
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(48, 16)).astype(np.float32)
+    Y = np.column_stack([X[:, 0] > 0, X[:, 1] > 0]).astype(int)
+    clf = _warm(max_epochs=1).fit(X, Y)
+    for row in rows:
+        name, value = CHANGES[row]
+        epochs = len(clf.net_.history)
+        clf.set_params(**{name: value})
+        if WARM_START[row].kind == STRUCTURAL:
+            with pytest.raises(ValueError, match="changed since it was fitted"):
+                clf.fit(X, Y)
+            assert len(clf.net_.history) == epochs
+            clf.set_params(**{name: clf.fitted_params_.get(name, value)})
+            if name not in clf.fitted_params_:  # a routed parameter: unset it
+                del vars(clf)[name]
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                clf.fit(X, Y)
+            assert len(clf.net_.history) > epochs
+        _same_predictions(pickle.loads(pickle.dumps(clf)), clf, X)
