@@ -281,7 +281,7 @@ class MultiTaskNet(NeuralNet):
             f"{len(batches)} of its training batches; the model keeps the "
             "weights they gave.",
             UserWarning,
-            stacklevel=2,
+            stacklevel=4,  # partial_fit's caller
         )
 
     def get_task_losses(self, y_pred, y_true, training=False):

@@ -196,8 +196,8 @@ def check_structure(params, fitted):
     changed = [n for n in changed_params(params, fitted) if rule(n).kind == STRUCTURAL]
     if changed:
         values = "; ".join(
-            f"{name}={_show(_value(fitted, name))} then, "
-            f"{_show(_value(params, name))} now"
+            f"{name}={_show(fitted.get(name, _value(fitted, name)))} then, "
+            f"{_show(params.get(name, _value(params, name)))} now"
             for name in changed
         )
         raise ValueError(
