@@ -1456,7 +1456,9 @@ def test_warm_fits_and_score_match_tasks_by_name(data):
     np.testing.assert_array_equal(swapped, reference)
     for other in (Y.rename(columns={"item": "x"}), Y[["item"]]):
         with pytest.raises(ValueError, match="are not the fitted tasks"):
-            clf.fit(X, other)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DataConversionWarning)  # (n, 1)
+                clf.fit(X, other)
         with pytest.raises(ValueError, match="are not the fitted tasks"):
             clf.score(X, other)
     # Arrays keep positions.
