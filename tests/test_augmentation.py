@@ -155,10 +155,24 @@ def test_shape_from_trunk_input_shape_or_the_augmentation(images):
     assert mlp.net_.augment.input_shape == (1, 6, 6)
 
 
-def test_other_trunks_need_the_shape(images):
+class _ImageTrunk(torch.nn.Module):
+    def __init__(self, in_features, input_shape=None):
+        super().__init__()
+        self.linear = torch.nn.Linear(in_features, 4)
+
+    def forward(self, X):
+        return self.linear(X)
+
+
+def test_other_trunks_need_the_shape_and_the_advice_fits_the_trunk(images):
     X, Y = images
-    with pytest.raises(ValueError, match="needs the images' shape"):
+    with pytest.raises(ValueError, match="needs the images' shape") as error:
         MultiTaskClassifier(max_epochs=1, augment="shift").fit(X, Y)
+    # The MLP takes no input_shape: only the augmentation can be told.
+    assert "trunk__input_shape" not in str(error.value)
+    assert "ImageAugmentation(input_shape=" in str(error.value)
+    with pytest.raises(ValueError, match="trunk__input_shape"):
+        MultiTaskClassifier(max_epochs=1, augment="shift", trunk=_ImageTrunk).fit(X, Y)
 
 
 def test_augmentation_is_searchable_and_warm_started(images):
