@@ -205,6 +205,20 @@ def user_callbacks(net):
     ]
 
 
+def _fused_step(params):
+    """``optimizer__fused=True`` where the optimizer takes it and no
+    ``optimizer__fused`` or ``optimizer__foreach`` is set: one kernel per step
+    for all the parameters instead of a few per tensor, which on small nets
+    is most of the step (benchmarks/bench_small_data.py)."""
+    if {"optimizer__fused", "optimizer__foreach"} & set(params):
+        return {}
+    try:
+        takes = "fused" in inspect.signature(params["optimizer"]).parameters
+    except (TypeError, ValueError):
+        takes = False
+    return {"optimizer__fused": True} if takes else {}
+
+
 def net_settings(params, n_features, trunk):
     """The net's parameters that a warm fit applies to the trained net too."""
     return {
@@ -225,6 +239,7 @@ def net_settings(params, n_features, trunk):
                 ("dtype", resolve_dtype(params["dtype"])),
             )
         },
+        **_fused_step(params),
         **{k: v for k, v in params.items() if k.startswith(NET_PREFIXES)},
     }
 

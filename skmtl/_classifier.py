@@ -157,7 +157,10 @@ class MultiTaskClassifier(
     optimizer : torch.optim.Optimizer class, default=torch.optim.Adam
         Its other parameters are set with ``optimizer__*``, e.g.
         ``optimizer__betas=(0.5, 0.999)``. Weight decay as AdamW's:
-        ``optimizer=torch.optim.AdamW, optimizer__weight_decay=0.01``.
+        ``optimizer=torch.optim.AdamW, optimizer__weight_decay=0.01``. An
+        optimizer that takes ``fused`` (Adam, AdamW, SGD, ...) steps fused,
+        ``optimizer__fused=True``, unless ``optimizer__fused`` or
+        ``optimizer__foreach`` is set.
 
     lr_schedule : {"cosine", "onecycle"}, skorch LRScheduler or None, default=None
         How the learning rate changes during each ``fit``. ``None`` keeps it at

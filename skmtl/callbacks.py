@@ -376,6 +376,10 @@ class TaskPrintLog(PrintLog):
         return self
 
     def on_epoch_end(self, net, **kwargs):
+        if self.sink is print and not net.verbose:
+            # Nothing to print: no table to make, and the header stays due for
+            # the first row printed (a warm fit with verbose=1).
+            return
         self._task_names = list(getattr(net, "task_names", None) or [])
         super().on_epoch_end(net, **kwargs)
 
