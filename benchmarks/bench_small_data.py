@@ -60,7 +60,9 @@ def _fit_plain(X, Y, epochs, defaults):
     n_classes = [int(Y[:, t].max()) + 1 for t in range(Y.shape[1])]
     trunk = torch.nn.Sequential(torch.nn.Linear(X.shape[1], 100), torch.nn.ReLU())
     heads = torch.nn.ModuleList(torch.nn.Linear(100, k) for k in n_classes)
-    optimizer = torch.optim.Adam([*trunk.parameters(), *heads.parameters()], lr=1e-3)
+    # The fused step, as skmtl takes by default.
+    parameters = [*trunk.parameters(), *heads.parameters()]
+    optimizer = torch.optim.Adam(parameters, lr=1e-3, fused=True)
     ce = torch.nn.functional.cross_entropy
     for _ in range(epochs):
         order = torch.randperm(len(X))
