@@ -129,17 +129,7 @@ def _same(a, b, seen):
         return len(a) == len(b) and all(_same(x, y, seen) for x, y in zip(a, b))
     if isinstance(a, dict):
         return a.keys() == b.keys() and all(_same(a[k], b[k], seen) for k in a)
-    if isinstance(
-        a,
-        Number
-        | str
-        | bytes
-        | set
-        | frozenset
-        | np.generic
-        | torch.dtype
-        | torch.device,
-    ):
+    if isinstance(a, _PLAIN):
         if isinstance(a, float) and math.isnan(a):
             return math.isnan(b)
         return bool(a == b)
