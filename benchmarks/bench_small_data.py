@@ -45,7 +45,9 @@ def _data(name, n_tasks):
 
 def _fit_skmtl(X, Y, epochs, defaults):
     params = {} if defaults else {"max_epochs": epochs, "n_iter_no_change": None}
-    MultiTaskClassifier(random_state=0, **params).fit(X, Y if Y.shape[1] > 1 else Y[:, 0])
+    MultiTaskClassifier(random_state=0, **params).fit(
+        X, Y if Y.shape[1] > 1 else Y[:, 0]
+    )
 
 
 def _fit_mlp(X, Y, epochs, defaults):
@@ -111,9 +113,9 @@ def main():
     with threadpool_limits(1):
         for defaults, title in rows:
             print(f"\n{title}\n{header}")
-            variants = VARIANTS if not defaults else {
-                k: VARIANTS[k] for k in ("skmtl", "mlp")
-            }
+            variants = (
+                VARIANTS if not defaults else {k: VARIANTS[k] for k in ("skmtl", "mlp")}
+            )
             for name in args.datasets:
                 for n_tasks in (1, 3):
                     X, Y = _data(name, n_tasks)
