@@ -27,14 +27,13 @@ import warnings
 
 import numpy as np
 import torch
+from bench_defaults import DATASETS  # noqa: E402  (benchmarks/ is the script's folder)
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from skmtl import MultiTaskClassifier
-
-from bench_defaults import DATASETS  # noqa: E402  (benchmarks/ is the script's folder)
 
 
 def _data(name, n_tasks):
