@@ -27,7 +27,7 @@ import warnings
 
 import numpy as np
 import torch
-from bench_defaults import DATASETS  # noqa: E402  (benchmarks/ is the script's folder)
+from bench_defaults import DATASETS  # benchmarks/, the script's folder
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier
 from sklearn.preprocessing import StandardScaler
