@@ -163,6 +163,19 @@ class MultiTaskNet(NeuralNet):
         self.loss_weighting_ = dict(self.callbacks_)["loss_weighting"]
         return self
 
+    def initialize_criterion(self):
+        super().initialize_criterion()
+        # A reduced loss mixes the tasks' rows, missing labels included, and
+        # leaves no row to weight: training would minimise the wrong objective.
+        reduction = getattr(self.criterion_, "reduction", "none")
+        if reduction != "none":
+            raise ValueError(
+                f"The criterion's reduction is {reduction!r}, but the net needs "
+                "one loss per row to weight the rows and leave out missing "
+                'labels; set criterion__reduction="none" (the default).'
+            )
+        return self
+
     def initialize_module(self):
         super().initialize_module()
         return self.setup_loss_weighting()

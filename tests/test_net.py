@@ -230,3 +230,10 @@ def test_a_failure_after_a_diverged_batch_names_the_divergence():
     with pytest.raises(ValueError, match="train batch 3") as error:
         net.fit(_data())
     assert isinstance(error.value.__context__, RuntimeError)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_a_reduced_criterion_is_refused(reduction):
+    net = _net(criterion__reduction=reduction)
+    with pytest.raises(ValueError, match='criterion__reduction="none"'):
+        net.initialize()
