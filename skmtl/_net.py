@@ -407,8 +407,22 @@ class MultiTaskNet(NeuralNet):
             # A batch that diverged earlier may be the cause: name it first.
             self._record_pending_scores(prefix)
             raise
+        if training and not batch_count:
+            # Else the epoch ends without a train_loss, and a KeyError follows.
+            raise ValueError(self._no_batch_message(iterator))
         self.history.record(f"{prefix}_batch_count", batch_count)
         self._record_pending_scores(prefix)
+
+    def _no_batch_message(self, iterator):
+        dataset = getattr(iterator, "dataset", None)
+        rows = "" if dataset is None else f"{_len(dataset)} training rows, "
+        batch_size = getattr(iterator, "batch_size", self.batch_size)
+        drop_last = getattr(iterator, "drop_last", False)
+        return (
+            f"The training pass yielded no batch: {rows}batch_size={batch_size}"
+            f" and drop_last={drop_last}. Set batch_size to at most the number "
+            "of training rows, or iterator_train__drop_last=False."
+        )
 
     def _record_task_scores(self, prefix, task_losses, loss, y_pred, y_true):
         """Keep a batch's per-task scores on the device, in one tensor."""

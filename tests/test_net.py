@@ -8,7 +8,7 @@ from skorch.callbacks import Callback
 from skorch.dataset import Dataset
 from skorch.helper import predefined_split
 
-from skmtl import MultiTaskNet, TensorBatchIterator
+from skmtl import MultiTaskClassifier, MultiTaskNet, TensorBatchIterator
 from skmtl.modules import MLP, MultiTaskModule
 from skmtl.weighting import FixedWeights, make_loss_weighting
 
@@ -237,3 +237,15 @@ def test_a_reduced_criterion_is_refused(reduction):
     net = _net(criterion__reduction=reduction)
     with pytest.raises(ValueError, match='criterion__reduction="none"'):
         net.initialize()
+
+
+def test_a_training_pass_without_batches_names_drop_last():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(48, 4)).astype(np.float32)
+    Y = np.column_stack([X[:, 0] > 0, X[:, 1] > 0]).astype(int)
+    clf = MultiTaskClassifier(
+        batch_size=64, iterator_train__drop_last=True, max_epochs=1, random_state=0
+    )
+    match = r"no batch: 48 training rows, batch_size=64 and drop_last=True"
+    with pytest.raises(ValueError, match=match):
+        clf.fit(X, Y)
