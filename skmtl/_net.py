@@ -182,6 +182,12 @@ class MultiTaskNet(NeuralNet):
 
     def initialize_optimizer(self, *args, **kwargs):
         super().initialize_optimizer(*args, **kwargs)
+        if not isinstance(self.optimizer_, torch.optim.Optimizer):
+            raise TypeError(
+                f"optimizer(...) returned {type(self.optimizer_).__name__}, not a "
+                "torch.optim.Optimizer; pass an optimizer class such as "
+                "torch.optim.Adam, or a callable that returns an instance of one."
+            )
         # With the optimizer: a new one starts with a fresh scale.
         if self.mixed_precision == "fp16":
             if type(self.loss_weighting_).backward is not LossWeighting.backward:

@@ -17,12 +17,16 @@ def _net(task_weights=(0.7, 0.3), module=None, **kwargs):
     torch.manual_seed(0)
     if module is None:
         module = MultiTaskModule(MLP(4, (8,)), 4, [3, 2])
-    kwargs = {"batch_size": 16, "max_epochs": 2, **kwargs}
+    kwargs = {
+        "batch_size": 16,
+        "max_epochs": 2,
+        "optimizer": torch.optim.Adam,
+        **kwargs,
+    }
     return MultiTaskNet(
         module,
         task_names=["a", "b"],
         loss_weighting=FixedWeights(list(task_weights)),
-        optimizer=torch.optim.Adam,
         iterator_train=TensorBatchIterator,
         iterator_valid=TensorBatchIterator,
         verbose=0,
@@ -249,3 +253,10 @@ def test_a_training_pass_without_batches_names_drop_last():
     match = r"no batch: 48 training rows, batch_size=64 and drop_last=True"
     with pytest.raises(ValueError, match=match):
         clf.fit(X, Y)
+
+
+def test_an_optimizer_callable_must_return_an_optimizer():
+    net = _net(optimizer=lambda *args, **kwargs: 1)
+    match = r"optimizer\(\.\.\.\) returned int, not a torch.optim.Optimizer"
+    with pytest.raises(TypeError, match=match):
+        net.initialize()
