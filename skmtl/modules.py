@@ -288,7 +288,7 @@ class MultiTaskModule(nn.Module):
     ValueError
         If a width or a number of classes is not a positive int, ``dropout`` is
         outside ``[0, 1)``, or the trunk cannot take rows of ``n_features``
-        features or does not return a 2-D tensor.
+        features or does not return a 2-D tensor of one row per input row.
 
     Notes
     -----
@@ -350,6 +350,14 @@ class MultiTaskModule(nn.Module):
             raise ValueError(
                 f"The trunk {name} must map (n_samples, n_features) to a 2-D "
                 f"tensor (n_samples, width); it returned {got}."
+            )
+        if out.shape[0] != 2:
+            # Else the heads' logits and the targets disagree in length, and
+            # the loss fails with a message that names neither the trunk nor why.
+            raise ValueError(
+                f"The trunk {name} returned {out.shape[0]} rows for 2; it must "
+                "return one row per input row (n_samples, width), without "
+                "reducing over the batch."
             )
         return out.shape[1]
 
