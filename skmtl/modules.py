@@ -327,11 +327,14 @@ class MultiTaskModule(nn.Module):
     def _trunk_width(trunk, n_features):
         # Any module may be a trunk, so its output width is found by running it.
         name = type(trunk).__name__
+        # Rows of the trunk's own dtype and device, such as a .double() trunk's.
+        first = next(trunk.parameters(), None)
+        like = {} if first is None else {"dtype": first.dtype, "device": first.device}
         was_training = trunk.training
         trunk.eval()
         try:
             with torch.no_grad():
-                out = trunk(torch.zeros(2, n_features))
+                out = trunk(torch.zeros(2, n_features, **like))
         except RuntimeError as err:
             # Mostly a first layer sized for other data; torch's message says
             # which shapes clashed.
