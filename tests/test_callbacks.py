@@ -121,6 +121,17 @@ def test_a_pair_never_present_records_nan():
     assert math.isnan(net.history[-1, "grad_conflict_a_b"])
 
 
+def test_task_names_whose_pair_keys_collide_are_refused():
+    net = _toy_net(n_heads=4)
+    net.task_names = ["x", "x_y", "y_z", "z"]
+    message = (
+        r"task pairs \('x', 'y_z'\) and \('x_y', 'z'\) under one key, "
+        r"grad_cosine_x_y_z; rename the tasks"
+    )
+    with pytest.raises(ValueError, match=message):
+        TaskGradientSimilarity().initialize().on_train_begin(net)
+
+
 @pytest.fixture
 def data(two_tasks):
     X, Y, _, _ = two_tasks
