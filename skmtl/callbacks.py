@@ -245,11 +245,17 @@ class ToleranceStopping(EarlyStopping):
     it.) The parameters are ``EarlyStopping``'s, ``threshold_mode`` is
     ``"abs"``; a ``patience`` of ``float("inf")`` never stops, which keeps the
     best epoch's weights of a fixed number of epochs.
+
+    With ``load_best``, the state restored is that of every module of the net
+    (``module_``, and the strategy's learned parameters ``weighting_`` when it
+    has some) and of every optimizer: training from it, in a warm start, goes
+    on from the best epoch.
     """
 
     def on_train_begin(self, net, **kwargs):
         super().on_train_begin(net, **kwargs)
         self.best_score_ = None
+        self._best_state = None
 
     def on_epoch_end(self, net, **kwargs):
         score = net.history[-1, self.monitor]
@@ -263,7 +269,7 @@ class ToleranceStopping(EarlyStopping):
             self.dynamic_threshold_ = self._calc_new_threshold(score)
             self.best_epoch_ = net.history[-1, "epoch"]
             if self.load_best:
-                self.best_model_weights_ = copy.deepcopy(net.module_.state_dict())
+                self._keep_best_state(net)
         if self.misses_ > self.patience:
             self._sink(
                 f"Stopping since {self.monitor} has not improved by "
@@ -271,6 +277,39 @@ class ToleranceStopping(EarlyStopping):
                 verbose=net.verbose,
             )
             raise KeyboardInterrupt
+
+    def _keep_best_state(self, net):
+        # The strategy's parameters and the optimizer's moments belong to the
+        # best epoch as much as the module's weights: all are restored together.
+        state = copy.deepcopy(
+            {
+                "modules": {
+                    name: getattr(net, name + "_").state_dict() for name in net._modules
+                },
+                "optimizers": {
+                    name: getattr(net, name + "_").state_dict()
+                    for name in net._optimizers
+                },
+            }
+        )
+        self._best_state = state
+        self.best_model_weights_ = state["modules"]["module"]
+
+    def on_train_end(self, net, **kwargs):
+        # A fitted net keeps no second copy of its modules and optimizers.
+        state = vars(self).pop("_best_state", None)
+        if (
+            self.load_best
+            and state is not None
+            and self.best_epoch_ != net.history[-1, "epoch"]
+        ):
+            for kind in ("modules", "optimizers"):
+                for name, values in state[kind].items():
+                    getattr(net, name + "_").load_state_dict(values)
+            self._sink(
+                f"Restoring best model from epoch {self.best_epoch_}.",
+                verbose=net.verbose,
+            )
 
     @property
     def stopped_(self):

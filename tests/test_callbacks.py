@@ -221,6 +221,28 @@ def test_needs_a_trunk():
         TaskGradientSimilarity().initialize().on_train_begin(net)
 
 
+def test_load_best_restores_the_strategy_and_the_optimizer_of_the_best_epoch(data):
+    X, Y = data
+    clf = _fit(
+        X,
+        Y,
+        loss_weighting="uncertainty",
+        early_stopping=True,
+        n_iter_no_change=2,
+        lr=0.05,
+        max_epochs=30,
+    )
+    history, best = clf.net_.history, clf.best_epoch_
+    assert best < len(history)  # else there is nothing to restore
+    log_variance = clf.net_.weighting_.log_variance.tolist()
+    names = clf.task_names_
+    assert log_variance == [history[best - 1, f"log_variance_{n}"] for n in names]
+    # Adam's step count: one step per training batch until the best epoch.
+    steps = sum(history[:best, "train_batch_count"])
+    for state in clf.net_.optimizer_.state_dict()["state"].values():
+        assert state["step"].item() == steps
+
+
 def test_print_log_hides_per_task_keys_and_keeps_other_scores(data):
     X, Y = data
     lines = []
