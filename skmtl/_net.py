@@ -166,12 +166,31 @@ class MultiTaskNet(NeuralNet):
         self.loss_weighting_ = dict(self.callbacks_)["loss_weighting"]
         return self
 
+    def initialize_criterion(self):
+        super().initialize_criterion()
+        # A reduced loss mixes the tasks' rows, missing labels included, and
+        # leaves no row to weight: training would minimise the wrong objective.
+        reduction = getattr(self.criterion_, "reduction", "none")
+        if reduction != "none":
+            raise ValueError(
+                f"The criterion's reduction is {reduction!r}, but the net needs "
+                "one loss per row to weight the rows and leave out missing "
+                'labels; set criterion__reduction="none" (the default).'
+            )
+        return self
+
     def initialize_module(self):
         super().initialize_module()
         return self.setup_loss_weighting()
 
     def initialize_optimizer(self, *args, **kwargs):
         super().initialize_optimizer(*args, **kwargs)
+        if not isinstance(self.optimizer_, torch.optim.Optimizer):
+            raise TypeError(
+                f"optimizer(...) returned {type(self.optimizer_).__name__}, not a "
+                "torch.optim.Optimizer; pass an optimizer class such as "
+                "torch.optim.Adam, or a callable that returns an instance of one."
+            )
         # With the optimizer: a new one starts with a fresh scale.
         if self.mixed_precision == "fp16":
             if type(self.loss_weighting_).backward is not LossWeighting.backward:
@@ -463,8 +482,22 @@ class MultiTaskNet(NeuralNet):
             # A Ctrl-C (KeyboardInterrupt) keeps the batches it let finish.
             self._record_pending_scores(prefix)
             raise
+        if training and not batch_count:
+            # Else the epoch ends without a train_loss, and a KeyError follows.
+            raise ValueError(self._no_batch_message(iterator))
         self.history.record(f"{prefix}_batch_count", batch_count)
         self._record_pending_scores(prefix)
+
+    def _no_batch_message(self, iterator):
+        dataset = getattr(iterator, "dataset", None)
+        rows = "" if dataset is None else f"{_len(dataset)} training rows, "
+        batch_size = getattr(iterator, "batch_size", self.batch_size)
+        drop_last = getattr(iterator, "drop_last", False)
+        return (
+            f"The training pass yielded no batch: {rows}batch_size={batch_size}"
+            f" and drop_last={drop_last}. Set batch_size to at most the number "
+            "of training rows, or iterator_train__drop_last=False."
+        )
 
     def _record_task_scores(self, prefix, task_losses, loss, y_pred, y_true):
         """Keep a batch's per-task scores on the device, in one tensor."""

@@ -48,7 +48,9 @@ class TaskGradientSimilarity(Callback):
     - ``grad_conflict_<a>_<b>``: the fraction of them where the cosine is < 0;
 
     and ``grad_similarity_dur``, the seconds the callback took in the epoch (on
-    a GPU, including the wait for each sampled batch's forward pass).
+    a GPU, including the wait for each sampled batch's forward pass). Task
+    names that would give two pairs one key (tasks ``x``, ``x_y``, ``y_z``
+    and ``z``: ``x_y_z`` twice) raise a ``ValueError`` when training begins.
 
     Only batches holding labels of both tasks count, and only those where
     neither gradient is zero; an epoch without such a batch records NaN. The
@@ -117,6 +119,7 @@ class TaskGradientSimilarity(Callback):
     def on_train_begin(self, net, **kwargs):
         # Fails early, with a clear message, on a net without a trunk.
         _trunk(net, "TaskGradientSimilarity")
+        _pair_keys(net.task_names)
         self._samples = []
 
     def on_epoch_begin(self, net, **kwargs):
@@ -189,21 +192,44 @@ class TaskGradientSimilarity(Callback):
         else:
             samples = torch.full((0, len(names), len(names)), torch.nan)
         self._samples = []
-        for a in range(len(names)):
-            for b in range(a + 1, len(names)):
-                values = samples[:, a, b]
-                values = values[~values.isnan()]
-                if len(values):
-                    cosine = values.mean().item()
-                    conflict = (values < 0).double().mean().item()
-                else:
-                    cosine = conflict = float("nan")
-                net.history.record(f"grad_cosine_{names[a]}_{names[b]}", cosine)
-                net.history.record(f"grad_conflict_{names[a]}_{names[b]}", conflict)
+        for (a, b), pair in _pair_keys(names).items():
+            values = samples[:, a, b]
+            values = values[~values.isnan()]
+            if len(values):
+                cosine = values.mean().item()
+                conflict = (values < 0).double().mean().item()
+            else:
+                cosine = conflict = float("nan")
+            net.history.record(f"grad_cosine_{pair}", cosine)
+            net.history.record(f"grad_conflict_{pair}", conflict)
         net.history.record("grad_similarity_dur", self._seconds)
 
     def on_train_end(self, net, **kwargs):
         self._samples = []  # a fitted net keeps no tensors
+
+
+def _pair_keys(names):
+    """Each pair of tasks' ``<a>_<b>`` history suffix, by their positions.
+
+    Raises a ValueError if two pairs share one (tasks x, x_y, y_z and z make
+    both (x, y_z) and (x_y, z) ``x_y_z``): one pair's scores would be lost.
+    """
+    keys = {}
+    seen = {}
+    for a in range(len(names)):
+        for b in range(a + 1, len(names)):
+            key = f"{names[a]}_{names[b]}"
+            if key in seen:
+                first = tuple(names[t] for t in seen[key])
+                raise ValueError(
+                    f"TaskGradientSimilarity would record the task pairs {first} "
+                    f"and {(names[a], names[b])} under one key, "
+                    f"grad_cosine_{key}; rename the tasks so that no two pairs "
+                    "of names joined by '_' are equal."
+                )
+            seen[key] = (a, b)
+            keys[(a, b)] = key
+    return keys
 
 
 class ToleranceStopping(EarlyStopping):
@@ -219,11 +245,17 @@ class ToleranceStopping(EarlyStopping):
     it.) The parameters are ``EarlyStopping``'s, ``threshold_mode`` is
     ``"abs"``; a ``patience`` of ``float("inf")`` never stops, which keeps the
     best epoch's weights of a fixed number of epochs.
+
+    With ``load_best``, the state restored is that of every module of the net
+    (``module_``, and the strategy's learned parameters ``weighting_`` when it
+    has some) and of every optimizer: training from it, in a warm start, goes
+    on from the best epoch.
     """
 
     def on_train_begin(self, net, **kwargs):
         super().on_train_begin(net, **kwargs)
         self.best_score_ = None
+        self._best_state = None
 
     def on_epoch_end(self, net, **kwargs):
         score = net.history[-1, self.monitor]
@@ -237,7 +269,7 @@ class ToleranceStopping(EarlyStopping):
             self.dynamic_threshold_ = self._calc_new_threshold(score)
             self.best_epoch_ = net.history[-1, "epoch"]
             if self.load_best:
-                self.best_model_weights_ = copy.deepcopy(net.module_.state_dict())
+                self._keep_best_state(net)
         if self.misses_ > self.patience:
             self._sink(
                 f"Stopping since {self.monitor} has not improved by "
@@ -245,6 +277,39 @@ class ToleranceStopping(EarlyStopping):
                 verbose=net.verbose,
             )
             raise KeyboardInterrupt
+
+    def _keep_best_state(self, net):
+        # The strategy's parameters and the optimizer's moments belong to the
+        # best epoch as much as the module's weights: all are restored together.
+        state = copy.deepcopy(
+            {
+                "modules": {
+                    name: getattr(net, name + "_").state_dict() for name in net._modules
+                },
+                "optimizers": {
+                    name: getattr(net, name + "_").state_dict()
+                    for name in net._optimizers
+                },
+            }
+        )
+        self._best_state = state
+        self.best_model_weights_ = state["modules"]["module"]
+
+    def on_train_end(self, net, **kwargs):
+        # A fitted net keeps no second copy of its modules and optimizers.
+        state = vars(self).pop("_best_state", None)
+        if (
+            self.load_best
+            and state is not None
+            and self.best_epoch_ != net.history[-1, "epoch"]
+        ):
+            for kind in ("modules", "optimizers"):
+                for name, values in state[kind].items():
+                    getattr(net, name + "_").load_state_dict(values)
+            self._sink(
+                f"Restoring best model from epoch {self.best_epoch_}.",
+                verbose=net.verbose,
+            )
 
     @property
     def stopped_(self):

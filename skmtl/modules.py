@@ -288,7 +288,7 @@ class MultiTaskModule(nn.Module):
     ValueError
         If a width or a number of classes is not a positive int, ``dropout`` is
         outside ``[0, 1)``, or the trunk cannot take rows of ``n_features``
-        features or does not return a 2-D tensor.
+        features or does not return a 2-D tensor of one row per input row.
 
     Notes
     -----
@@ -327,11 +327,14 @@ class MultiTaskModule(nn.Module):
     def _trunk_width(trunk, n_features):
         # Any module may be a trunk, so its output width is found by running it.
         name = type(trunk).__name__
+        # Rows of the trunk's own dtype and device, such as a .double() trunk's.
+        first = next(trunk.parameters(), None)
+        like = {} if first is None else {"dtype": first.dtype, "device": first.device}
         was_training = trunk.training
         trunk.eval()
         try:
             with torch.no_grad():
-                out = trunk(torch.zeros(2, n_features))
+                out = trunk(torch.zeros(2, n_features, **like))
         except RuntimeError as err:
             # Mostly a first layer sized for other data; torch's message says
             # which shapes clashed.
@@ -350,6 +353,14 @@ class MultiTaskModule(nn.Module):
             raise ValueError(
                 f"The trunk {name} must map (n_samples, n_features) to a 2-D "
                 f"tensor (n_samples, width); it returned {got}."
+            )
+        if out.shape[0] != 2:
+            # Else the heads' logits and the targets disagree in length, and
+            # the loss fails with a message that names neither the trunk nor why.
+            raise ValueError(
+                f"The trunk {name} returned {out.shape[0]} rows for 2; it must "
+                "return one row per input row (n_samples, width), without "
+                "reducing over the batch."
             )
         return out.shape[1]
 

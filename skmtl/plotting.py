@@ -132,8 +132,8 @@ class TrainingHistoryDisplay:
             A fitted classifier, whose ``net_.history`` is drawn.
 
         tasks : list of str or int, default=None
-            The tasks to draw, by name or index in ``task_names_``; ``None``:
-            every task.
+            The tasks to draw, by name or index in ``task_names_`` (not a
+            bool); ``None``: every task.
 
         mark_best : bool, default=True
             Whether to mark the estimator's ``best_epoch_``.
@@ -301,6 +301,12 @@ def _task_name(task, names):
         if task not in names:
             raise ValueError(f"Unknown task {task!r}; the tasks are {names}.")
         return task
-    if isinstance(task, (int, np.integer)) and -len(names) <= task < len(names):
+    # A bool is an int to Python, but True is no task's index.
+    if isinstance(task, (bool, np.bool_)) or not isinstance(task, (int, np.integer)):
+        raise TypeError(
+            "tasks must hold task names (str) or indices (int); got "
+            f"{task!r} of type {type(task).__name__}."
+        )
+    if -len(names) <= task < len(names):
         return names[task]
     raise ValueError(f"Unknown task {task!r}; the tasks are {names}.")

@@ -378,7 +378,9 @@ class GradientAggregation(_PerBatchWeights):
     a batch has no row in that batch's Jacobian (a zero row would pull MGDA's
     min-norm point to zero). For aggregators that weigh the Jacobian's rows,
     the history records each task's weight averaged over the batches where it
-    is present.
+    is present. The trunk's output is read through a forward hook, which
+    :func:`torch.compile` skips: ``compile=True`` raises a ``ValueError`` when
+    training begins.
     """
 
     def __init__(self, aggregator="upgrad"):
@@ -391,6 +393,14 @@ class GradientAggregation(_PerBatchWeights):
 
     def on_train_begin(self, net, **kwargs):
         self._remove_hook()  # left by a fit that raised
+        if getattr(net, "compile", False):
+            # A compiled module may reuse code compiled without the hook (dynamo
+            # does not guard on hooks): _features would then never be set.
+            raise ValueError(
+                f"{type(self).__name__} reads the trunk's output through a "
+                "forward hook, which torch.compile skips; use compile=False "
+                "with the gradient aggregators."
+            )
         self._hook = _trunk(net).register_forward_hook(self._keep_features)
 
     def on_train_end(self, net, **kwargs):

@@ -121,6 +121,17 @@ def test_a_pair_never_present_records_nan():
     assert math.isnan(net.history[-1, "grad_conflict_a_b"])
 
 
+def test_task_names_whose_pair_keys_collide_are_refused():
+    net = _toy_net(n_heads=4)
+    net.task_names = ["x", "x_y", "y_z", "z"]
+    message = (
+        r"task pairs \('x', 'y_z'\) and \('x_y', 'z'\) under one key, "
+        r"grad_cosine_x_y_z; rename the tasks"
+    )
+    with pytest.raises(ValueError, match=message):
+        TaskGradientSimilarity().initialize().on_train_begin(net)
+
+
 @pytest.fixture
 def data(two_tasks):
     X, Y, _, _ = two_tasks
@@ -208,6 +219,28 @@ def test_needs_a_trunk():
     net = SimpleNamespace(module_=nn.Linear(2, 2))
     with pytest.raises(TypeError, match="module_.trunk"):
         TaskGradientSimilarity().initialize().on_train_begin(net)
+
+
+def test_load_best_restores_the_strategy_and_the_optimizer_of_the_best_epoch(data):
+    X, Y = data
+    clf = _fit(
+        X,
+        Y,
+        loss_weighting="uncertainty",
+        early_stopping=True,
+        n_iter_no_change=2,
+        lr=0.05,
+        max_epochs=30,
+    )
+    history, best = clf.net_.history, clf.best_epoch_
+    assert best < len(history)  # else there is nothing to restore
+    log_variance = clf.net_.weighting_.log_variance.tolist()
+    names = clf.task_names_
+    assert log_variance == [history[best - 1, f"log_variance_{n}"] for n in names]
+    # Adam's step count: one step per training batch until the best epoch.
+    steps = sum(history[:best, "train_batch_count"])
+    for state in clf.net_.optimizer_.state_dict()["state"].values():
+        assert state["step"].item() == steps
 
 
 def test_print_log_hides_per_task_keys_and_keeps_other_scores(data):

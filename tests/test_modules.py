@@ -211,6 +211,22 @@ def test_trunk_that_returns_no_tensor_is_named():
         MultiTaskModule(Pair(), 4, [2])
 
 
+def test_trunk_that_changes_the_number_of_rows_is_named():
+    class Collapse(nn.Module):
+        def forward(self, X):
+            return X.mean(0, keepdim=True)
+
+    with pytest.raises(ValueError, match="The trunk Collapse returned 1 rows for 2"):
+        MultiTaskModule(Collapse(), 4, [2])
+
+
+@pytest.mark.parametrize("to", [torch.float64, "meta"])
+def test_trunk_width_probe_takes_the_trunks_dtype_and_device(to):
+    trunk = MLP(4, (8,)).to(to)
+    module = MultiTaskModule(trunk, 4, [2])
+    assert module.heads[0][1].in_features == 8
+
+
 def test_cnn_batch_norm_normalises_the_pooled_maps():
     trunk = CNN(28 * 28, channels=(4, 8, 16), pool_after=(0, 1), batch_norm=True)
     kinds = [type(layer) for layer in trunk.features]

@@ -8,7 +8,7 @@ from skorch.callbacks import Callback
 from skorch.dataset import Dataset
 from skorch.helper import predefined_split
 
-from skmtl import MultiTaskNet, TensorBatchIterator
+from skmtl import MultiTaskClassifier, MultiTaskNet, TensorBatchIterator
 from skmtl.modules import MLP, MultiTaskModule
 from skmtl.weighting import FixedWeights, make_loss_weighting
 
@@ -17,12 +17,16 @@ def _net(task_weights=(0.7, 0.3), module=None, **kwargs):
     torch.manual_seed(0)
     if module is None:
         module = MultiTaskModule(MLP(4, (8,)), 4, [3, 2])
-    kwargs = {"batch_size": 16, "max_epochs": 2, **kwargs}
+    kwargs = {
+        "batch_size": 16,
+        "max_epochs": 2,
+        "optimizer": torch.optim.Adam,
+        **kwargs,
+    }
     return MultiTaskNet(
         module,
         task_names=["a", "b"],
         loss_weighting=FixedWeights(list(task_weights)),
-        optimizer=torch.optim.Adam,
         iterator_train=TensorBatchIterator,
         iterator_valid=TensorBatchIterator,
         verbose=0,
@@ -230,3 +234,29 @@ def test_a_failure_after_a_diverged_batch_names_the_divergence():
     with pytest.raises(ValueError, match="train batch 3") as error:
         net.fit(_data())
     assert isinstance(error.value.__context__, RuntimeError)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_a_reduced_criterion_is_refused(reduction):
+    net = _net(criterion__reduction=reduction)
+    with pytest.raises(ValueError, match='criterion__reduction="none"'):
+        net.initialize()
+
+
+def test_a_training_pass_without_batches_names_drop_last():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(48, 4)).astype(np.float32)
+    Y = np.column_stack([X[:, 0] > 0, X[:, 1] > 0]).astype(int)
+    clf = MultiTaskClassifier(
+        batch_size=64, iterator_train__drop_last=True, max_epochs=1, random_state=0
+    )
+    match = r"no batch: 48 training rows, batch_size=64 and drop_last=True"
+    with pytest.raises(ValueError, match=match):
+        clf.fit(X, Y)
+
+
+def test_an_optimizer_callable_must_return_an_optimizer():
+    net = _net(optimizer=lambda *args, **kwargs: 1)
+    match = r"optimizer\(\.\.\.\) returned int, not a torch.optim.Optimizer"
+    with pytest.raises(TypeError, match=match):
+        net.initialize()

@@ -131,6 +131,13 @@ def test_unfitted_estimator_and_unknown_task(data):
         TrainingHistoryDisplay.from_estimator(_fit(data, max_epochs=1), tasks=["item"])
 
 
+@pytest.mark.parametrize("task", [True, np.bool_(False), 1.0, None])
+def test_a_task_that_is_neither_a_name_nor_an_index_is_refused(data, task):
+    clf = _fit(data, max_epochs=1)
+    with pytest.raises(TypeError, match="task names \\(str\\) or indices \\(int\\)"):
+        TrainingHistoryDisplay.from_estimator(clf, tasks=[task])
+
+
 def test_importing_skmtl_does_not_import_matplotlib():
     code = "import sys, skmtl, skmtl.plotting; print('matplotlib' in sys.modules)"
     result = subprocess.run(

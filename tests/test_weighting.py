@@ -282,6 +282,15 @@ def test_fitted_strategies_pickle(data, name):
         np.testing.assert_array_equal(a, b)
 
 
+def test_gradient_aggregation_refuses_a_compiled_net(data):
+    X, Y = data
+    clf = _fast(
+        max_epochs=1, loss_weighting="upgrad", compile=True, compile__backend="eager"
+    )
+    with pytest.raises(ValueError, match="forward hook.*use compile=False"):
+        clf.fit(X, Y)
+
+
 def test_dwa_counts_a_task_missing_from_an_epoch_as_steady():
     weights = dwa_weights([[1.0, np.nan], [0.5, 2.0]], temperature=2.0, n_tasks=2)
     assert np.isfinite(weights).all()
