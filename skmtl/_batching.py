@@ -5,6 +5,8 @@ batch is read where the data are (memory, a memory-mapped file, a dataset),
 pinned and copied without blocking.
 """
 
+import weakref
+
 import numpy as np
 import torch
 from sklearn.model_selection import train_test_split
@@ -107,6 +109,27 @@ class TensorBatchIterator:
 
     dtype : torch.dtype or None, default=None
         The type the features' batches are cast to; ``None`` keeps theirs.
+
+    num_workers : int, default=0
+        For a torch dataset ``X`` only: the number of worker processes of the
+        :class:`~torch.utils.data.DataLoader` that reads its items; 0 reads
+        them in the main process. Ignored for a tensor or an array, whose
+        batches are sliced in the main process.
+
+    pin_memory : bool, default=False
+        For a torch dataset ``X`` only: whether the loader pins its batches
+        (a batch bound for a CUDA device is pinned anyway). Ignored for a
+        tensor or an array.
+
+    persistent_workers : bool, default=False
+        For a torch dataset ``X`` only: whether the loader's workers live from
+        one epoch to the next (one loader serves every iteration). Ignored for
+        a tensor or an array.
+
+    prefetch_factor : int or None, default=None
+        For a torch dataset ``X`` only: the number of batches each worker
+        reads ahead; ``None``: the loader's default (2 with workers). Ignored
+        for a tensor or an array.
     """
 
     def __init__(
@@ -118,6 +141,10 @@ class TensorBatchIterator:
         generator=None,
         device=None,
         dtype=None,
+        num_workers=0,
+        pin_memory=False,
+        persistent_workers=False,
+        prefetch_factor=None,
     ):
         self.dataset = dataset
         self.X = dataset.X
@@ -138,6 +165,11 @@ class TensorBatchIterator:
         self.generator = generator
         self.device = None if device is None else torch.device(device)
         self.dtype = dtype
+        self.num_workers = num_workers
+        self.pin_memory = pin_memory
+        self.persistent_workers = persistent_workers
+        self.prefetch_factor = prefetch_factor
+        self._loader = None
 
     def _bounds(self):
         """The (start, stop) row range of each batch."""
@@ -190,19 +222,22 @@ class TensorBatchIterator:
             yield self._deliver(_host_tensor(batch), _take(self.y, positions))
 
     def _load(self):
-        batches = [
-            list(range(p.start, p.stop)) if isinstance(p, slice) else p.tolist()
-            for p in self._positions()
-        ]
-        # A generator of its own: the loader draws a seed for its workers from
-        # it, which would otherwise move torch's global random state.
-        loader = DataLoader(
-            self.dataset,
-            batch_sampler=batches,
-            collate_fn=_collate,
-            generator=torch.Generator(),
-        )
-        for X, y in loader:
+        # One loader for every epoch, so that persistent workers persist; its
+        # batches are drawn afresh at each iteration.
+        if self._loader is None:
+            # A generator of its own: the loader draws a seed for its workers
+            # from it, which would otherwise move torch's global random state.
+            self._loader = DataLoader(
+                self.dataset,
+                batch_sampler=_Batches(self),
+                collate_fn=_collate,
+                generator=torch.Generator(),
+                num_workers=self.num_workers,
+                pin_memory=self.pin_memory,
+                persistent_workers=self.persistent_workers,
+                prefetch_factor=self.prefetch_factor,
+            )
+        for X, y in self._loader:
             yield self._deliver(X, y)
 
     def _deliver(self, X, y):
@@ -220,6 +255,24 @@ class TensorBatchIterator:
         elif y is not None:
             y = _move(y, self.device)
         return X, y
+
+
+class _Batches:
+    """The positions of an iterator's batches, as lists: a batch sampler that
+    draws a new order, if shuffled, at each iteration."""
+
+    def __init__(self, iterator):
+        # A weak reference: a cycle iterator -> loader -> sampler -> iterator
+        # leaves persistent workers to the garbage collector, whose shutdown of
+        # them waits 5 s per worker.
+        self._iterator = weakref.ref(iterator)
+
+    def __iter__(self):
+        for p in self._iterator()._positions():
+            yield list(range(p.start, p.stop)) if isinstance(p, slice) else p.tolist()
+
+    def __len__(self):
+        return len(self._iterator())
 
 
 def keep_on_device(nbytes, device, free_bytes=None):

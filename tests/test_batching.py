@@ -3,8 +3,9 @@ import pytest
 import torch
 from skorch.dataset import Dataset
 from torch.utils.data import Dataset as TorchDataset
+from torch.utils.data import get_worker_info
 
-from skmtl import TensorBatchIterator, _batching
+from skmtl import MultiTaskClassifier, TensorBatchIterator, _batching
 from skmtl._batching import RowDataset, keep_on_device, rows_to_device, storage_dtype
 
 
@@ -86,6 +87,14 @@ class _Rows(TorchDataset):
         return torch.from_numpy(self.X[i])
 
 
+class _RowsOfWorkers(_Rows):
+    """Rows that only a DataLoader's worker process may read."""
+
+    def __getitem__(self, i):
+        assert get_worker_info() is not None, "read in the main process"
+        return super().__getitem__(i)
+
+
 def _epoch(X, y, rows=None, **params):
     params = {"batch_size": 4, "generator": torch.Generator().manual_seed(0), **params}
     return list(TensorBatchIterator(RowDataset(X, y, rows), **params))
@@ -122,6 +131,40 @@ def test_a_torch_dataset_gives_the_batches_of_its_array(shuffle):
     X_only = _epoch(_Rows(X), None)
     assert [y for _, y in X_only] == [None] * 3
     assert torch.equal(torch.cat([X for X, _ in X_only]), torch.from_numpy(X))
+
+
+def test_workers_read_a_torch_dataset_into_the_same_batches():
+    X, y = _rows_and_targets()
+    rows = np.array([9, 0, 4, 2, 7, 1, 3, 10, 5])
+    selected = {key: value[:9] for key, value in y.items()}
+
+    def two_epochs(dataset, **params):
+        iterator = TensorBatchIterator(
+            RowDataset(dataset, selected, rows),
+            batch_size=4,
+            shuffle=True,
+            generator=torch.Generator().manual_seed(0),
+            **params,
+        )
+        return [list(iterator) for _ in range(2)]
+
+    in_process = two_epochs(_Rows(X))
+    by_workers = two_epochs(_RowsOfWorkers(X), num_workers=2, persistent_workers=True)
+    assert not torch.equal(in_process[0][0][1]["labels"], in_process[1][0][1]["labels"])
+    for batches, expected in zip(by_workers, in_process):
+        _assert_same_batches(batches, expected)
+
+
+def test_fit_reads_a_torch_dataset_with_workers():
+    X, _ = _rows_and_targets(n=24)
+    k = np.arange(24)
+    Y = np.column_stack([k % 2, k % 3])
+    clf = MultiTaskClassifier(
+        max_epochs=1, batch_size=8, iterator_train__num_workers=1, random_state=0
+    )
+    # The estimator reads a first item in the main process, to check it.
+    clf.fit(_Rows(X), Y)
+    assert clf.predict(X).shape == (24, 2)
 
 
 def test_in_order_batches_of_an_array_are_views_unless_it_is_read_only():
