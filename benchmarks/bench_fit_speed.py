@@ -2,9 +2,8 @@
 
 The study's CNN (conv 32-64-128, dense 1024, heads 100 -> 10 and 100 -> 3, loss
 0.5 * L1 + 0.5 * L2, Adam lr 1e-3 beta1 0.5, its fused step as skmtl's default) is
-trained on Fashion-MNIST training
-images for a few epochs at batch 200, then predicts the classes of the same images,
-three ways:
+trained on Fashion-MNIST training images for a few epochs at batch 200, then
+predicts the classes of the same images, three ways:
 
 - ``plain``: a hand-written PyTorch loop slicing tensors that sit on the device
   (the baseline), and a ``no_grad`` loop over batches taking each task's argmax;
