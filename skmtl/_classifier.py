@@ -342,6 +342,11 @@ class MultiTaskClassifier(
     [(2, 2), (2, 2)]
     """
 
+    # Whether the fitted tasks' names came with their labels (a DataFrame y),
+    # so that warm fits and score match tasks by name; False for models saved
+    # before it was recorded, which match them by position, as they did.
+    _named_tasks = False
+
     _parameter_constraints = {
         "trunk": [StrOptions(set(TRUNKS)), callable],
         "task_weights": ["array-like", None],

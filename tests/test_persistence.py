@@ -255,10 +255,11 @@ def test_parameters_changed_after_fit_change_nothing_a_load_gives(data):
 def test_a_file_saved_before_the_snapshot_loads_with_its_parameters(data):
     clf = _fit(data, max_epochs=1)
     state = clf.__getstate__()
-    del state["fitted_params_"]
+    del state["fitted_params_"], state["_named_tasks"]
     restored = MultiTaskClassifier.__new__(MultiTaskClassifier)
     restored.__setstate__(pickle.loads(pickle.dumps(state)))
     _assert_same_predictions(clf, restored, data[0])
+    assert restored.score(*data) == clf.score(*data)
 
 
 @pytest.mark.parametrize("load", [_pickle, _skops], ids=["pickle", "skops"])
