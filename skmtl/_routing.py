@@ -35,7 +35,8 @@ class RoutedParamsMixin:
     """
 
     def get_params(self, deep=True):
-        return {**super().get_params(deep=deep), **self._routed()}
+        routed = {k: v for k, v in vars(self).items() if k.startswith(PREFIXES)}
+        return {**super().get_params(deep=deep), **routed}
 
     def set_params(self, **params):
         named = self._get_param_names()
@@ -76,7 +77,3 @@ class RoutedParamsMixin:
             f"{type(self).__name__}. Valid parameters are {names}, and routed "
             f"ones starting with {', '.join(PREFIXES)}."
         )
-
-    def _routed(self, prefixes=PREFIXES):
-        """The routed parameters that start with one of ``prefixes``."""
-        return {k: v for k, v in vars(self).items() if k.startswith(prefixes)}
