@@ -38,9 +38,9 @@ from ._build import (
     check_device,
     numpy_dtype,
     resolve_dtype,
+    stops,
     validation_fraction,
 )
-from ._build import stops as _stops
 from ._data import check_dataset, check_finite, feature_params, is_dataset
 from ._persistence import PortableStateMixin
 from ._random import data_order_generator, seeded_torch
@@ -633,7 +633,11 @@ class MultiTaskClassifier(
         self.best_validation_score_ = score if self.early_stopping else None
         self.best_loss_ = None if self.early_stopping else score
         stopped = stopping is not None and stopping.stopped_
-        if _stops(self.get_params()) and len(epochs) == self.max_epochs and not stopped:
+        if (
+            stops(self.get_params(deep=False))
+            and len(epochs) == self.max_epochs
+            and not stopped
+        ):
             monitored = "training loss"
             if self.early_stopping:
                 monitored = "validation accuracy"
