@@ -4,6 +4,7 @@ from ._batching import TensorBatchIterator
 from ._classifier import MultiTaskClassifier
 from ._net import MultiTaskNet, TaskLosses, TaskScores
 from .callbacks import (
+    BatchTaskScores,
     FitLRScheduler,
     FitProgressBar,
     TaskGradientSimilarity,
@@ -15,6 +16,7 @@ from .plotting import TrainingHistoryDisplay
 __version__ = "0.1.0"
 
 __all__ = [
+    "BatchTaskScores",
     "FitLRScheduler",
     "FitProgressBar",
     "MultiTaskClassifier",

@@ -184,17 +184,46 @@ class TensorBatchIterator:
     def __len__(self):
         return len(self._bounds())
 
+    def _order(self, device=None):
+        """A new random order of the dataset's positions on ``device``, or
+        ``None`` when not shuffled."""
+        if not self.shuffle:
+            return None
+        # Drawn on the host, whatever the device, for the same order
+        # everywhere; moved once per epoch.
+        return torch.randperm(len(self.dataset), generator=self.generator).to(device)
+
     def _positions(self, device=None):
         """Each batch's positions in the dataset: a slice, or a tensor of them
         in a random order, on ``device``."""
-        order = None
-        if self.shuffle:
-            n = len(self.dataset)
-            # Drawn on the host, whatever the device, for the same order
-            # everywhere; moved once per epoch.
-            order = torch.randperm(n, generator=self.generator).to(device)
+        order = self._order(device)
         for start, stop in self._bounds():
             yield slice(start, stop) if order is None else order[start:stop]
+
+    def _chunks(self, row_bytes):
+        """Runs of consecutive batches that take about ``CHUNK_BYTES`` (at
+        least one batch): each run's (start, stop) and its batches' bounds
+        within it."""
+        limit = max(1, CHUNK_BYTES // max(1, row_bytes))
+        run = []
+        for start, stop in self._bounds():
+            if run and stop - run[0][0] > limit:
+                yield run[0][0], run[-1][1], run
+                run = []
+            run.append((start, stop))
+        if run:
+            yield run[0][0], run[-1][1], run
+
+    def _batches_from_chunks(self, read, row_bytes, device=None):
+        """The batches, read a chunk of rows at a time with ``read(positions)``
+        and cut into views: a few reads per epoch instead of one per batch."""
+        order = self._order(device)
+        for first, last, bounds in self._chunks(row_bytes):
+            positions = slice(first, last) if order is None else order[first:last]
+            X, y = read(positions)
+            for start, stop in bounds:
+                rows = slice(start - first, stop - first)
+                yield X[rows], _take(y, rows)
 
     def __iter__(self):
         if _is_dataset(self.X):
@@ -204,22 +233,30 @@ class TensorBatchIterator:
         else:
             yield from self._read_array()
 
+    def _row_bytes(self):
+        return self.X.dtype.itemsize * int(np.prod(self.X.shape[1:]))
+
     def _slice_tensor(self):
         device = self.X.device
         rows = None if self.rows is None else torch.as_tensor(self.rows).to(device)
-        for positions in self._positions(device):
+
+        def read(positions):
             index = positions if rows is None else rows[positions]
-            yield self._deliver(self.X[index], _take(self.y, positions))
+            return self._deliver(self.X[index], _take(self.y, positions))
+
+        yield from self._batches_from_chunks(read, self._row_bytes(), device)
 
     def _read_array(self):
-        for positions in self._positions():
+        def read(positions):
             index = positions.numpy() if torch.is_tensor(positions) else positions
             if self.rows is not None:
                 index = self.rows[index]
-            # One batch of rows: a view for a slice of a contiguous array,
-            # else a copy of the batch only.
-            batch = np.ascontiguousarray(self.X[index])
-            yield self._deliver(_host_tensor(batch), _take(self.y, positions))
+            # Rows read together: a view for a slice of a contiguous array,
+            # else a copy of these rows only.
+            rows = np.ascontiguousarray(self.X[index])
+            return self._deliver(_host_tensor(rows), _take(self.y, positions))
+
+        yield from self._batches_from_chunks(read, self._row_bytes())
 
     def _load(self):
         # One loader for every epoch, so that persistent workers persist; its

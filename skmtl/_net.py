@@ -13,6 +13,7 @@ from skorch.utils import TeeGenerator, to_tensor
 from torch.utils.data import Subset
 
 from .callbacks import TaskPrintLog
+from .modules import TaskLogits
 from .weighting import FixedWeights, LossWeighting
 
 __all__ = ["MultiTaskNet", "TaskLosses", "TaskScores"]
@@ -25,11 +26,11 @@ class TaskLosses(NamedTuple):
 
     Attributes
     ----------
-    losses : tuple of torch.Tensor
-        What training minimises, one scalar per task: its unbiased mini-batch
+    losses : torch.Tensor of shape (n_tasks,)
+        What training minimises, one per task: its unbiased mini-batch
         estimate of the task's objective (see :class:`MultiTaskNet`); 0 for a
-        task without a label in the batch. Each task's has its own graph, so
-        that the tasks can be backpropagated one by one.
+        task without a label in the batch. Differentiable: ``losses[t]`` can be
+        backpropagated alone, and its gradients are task ``t``'s.
 
     means : torch.Tensor of shape (n_tasks,)
         Each task's weighted mean loss over the batch's rows labelled for it,
@@ -75,18 +76,24 @@ class MultiTaskNet(NeuralNet):
     Besides skorch's ``train_loss`` and ``valid_loss``, each epoch of the
     history records, for every task ``name``, ``train_loss_<name>``,
     ``train_acc_<name>``, ``valid_loss_<name>`` and ``valid_acc_<name>``
-    (over the rows labelled for that task), the mean over tasks
-    ``train_acc`` and ``valid_acc``, and the objective ``train_objective`` and
-    ``valid_objective`` (see :class:`TaskScores`), each with a ``<key>_best``
-    flag. Each batch
-    records the per-task mean losses and accuracies, and
-    ``<prefix>_count_<name>`` and ``<prefix>_weight_<name>``: the number of
-    labelled rows and their total weight. The batches' scores stay on the
-    net's device until the end of each pass over the data, and then reach the
-    host in one transfer: no training batch waits for the device (loss
+    (over the rows labelled for that task), ``<prefix>_count_<name>`` and
+    ``<prefix>_weight_<name>`` (the number of those rows and their total
+    weight), the mean over tasks ``train_acc`` and ``valid_acc``, and the
+    objective ``train_objective`` and ``valid_objective`` (see
+    :class:`TaskScores`), each score with a ``<key>_best`` flag. The batches
+    record skorch's ``<prefix>_loss`` and ``<prefix>_batch_size`` only (the
+    per-task scores of each batch too with
+    :class:`~skmtl.callbacks.BatchTaskScores`). The batches' scores stay on
+    the net's device until the end of each pass over the data, and then reach
+    the host in one transfer: no training batch waits for the device (loss
     weighting strategies that work on each task's gradients apart, such as
     :class:`~skmtl.weighting.GradNorm`, still read which tasks a batch has).
     Until then a batch's ``train_loss`` in the history is a tensor.
+
+    The tasks are computed together, not one after the other: the
+    criterion is called once for all the tasks with one number of classes
+    (see :class:`~skmtl.modules.TaskLogits`), and callbacks are called only
+    where they define the event's method.
 
     Callbacks with an ``on_task_losses`` method also get each training batch's
     :class:`TaskLosses` before its backward pass (see :meth:`notify_task_losses`).
@@ -306,6 +313,10 @@ class MultiTaskNet(NeuralNet):
     def get_task_losses(self, y_pred, y_true, training=False):
         """Each task's loss on a batch.
 
+        The tasks with the same number of classes are scored together, by one
+        call of the criterion on all their rows (see
+        :class:`~skmtl.modules.TaskLogits`): no Python loop over the tasks.
+
         Parameters
         ----------
         y_pred : tuple of torch.Tensor
@@ -326,21 +337,25 @@ class MultiTaskNet(NeuralNet):
             the batch has labels for.
         """
         labels, weights = self._labels_and_weights(y_true)
-        sums = [
-            (weights[:, t] * self.criterion_(logits, labels[:, t].clamp(min=0))).sum()
-            for t, logits in enumerate(y_pred)
-        ]
+        n_rows = len(labels)
+        groups = TaskLogits(y_pred).groups
+        sums = []
+        for tasks, logits in groups:
+            columns = _columns(tasks)
+            n_classes = logits.shape[-1]
+            rows = self.criterion_(
+                logits.reshape(-1, n_classes),
+                labels[:, columns].clamp(min=0).reshape(-1),
+            )
+            sums.append((weights[:, columns] * rows.view(n_rows, -1)).sum(0))
+        sums = _in_task_order(sums, groups)
         totals = weights.sum(0)
         present = totals > 0
         # Dividing by 1 where a task is absent keeps its zero sum's gradient zero.
         safe_totals = torch.where(present, totals, torch.ones_like(totals))
         mean_weights = getattr(self, "_mean_weights", {}).get(training)
-        scales = safe_totals if mean_weights is None else len(labels) * mean_weights
-        # One division per task, so that each task's graph can be walked alone
-        # (gradient aggregation backpropagates the tasks one by one).
-        losses = tuple(s / scales[t] for t, s in enumerate(sums))
-        means = torch.stack([s / safe_totals[t] for t, s in enumerate(sums)])
-        return TaskLosses(losses, means, present)
+        scales = safe_totals if mean_weights is None else n_rows * mean_weights
+        return TaskLosses(sums / scales, sums / safe_totals, present)
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         task_losses = self.get_task_losses(y_pred, y_true, training)
@@ -358,29 +373,72 @@ class MultiTaskNet(NeuralNet):
         with torch.autocast(device_type, dtype=_AUTOCAST_DTYPES[self.mixed_precision]):
             logits = super().infer(x, **fit_params)
         dtype = next(self.module_.parameters()).dtype
-        return tuple(z.to(dtype) for z in logits)
+        groups = TaskLogits(logits).groups
+        return TaskLogits.from_groups(
+            [(tasks, z.to(dtype)) for tasks, z in groups], len(logits)
+        )
+
+    def notify(self, method_name, **cb_kwargs):
+        """Call ``method_name`` on the net and on the callbacks that define it,
+        as skorch does; a callback that keeps :class:`skorch.callbacks.Callback`'s
+        empty method is skipped (most are, at each batch)."""
+        getattr(self, method_name)(self, **cb_kwargs)
+        for callback in self._listeners(method_name):
+            getattr(callback, method_name)(self, **cb_kwargs)
+
+    def _listeners(self, method_name):
+        """The callbacks whose ``method_name`` does something, in order."""
+        callbacks = self.callbacks_
+        cache = getattr(self, "_listeners_cache", None)
+        if cache is None or cache[0] is not callbacks or cache[1] != len(callbacks):
+            cache = (callbacks, len(callbacks), {})
+            self._listeners_cache = cache
+        listeners = cache[2].get(method_name)
+        if listeners is None:
+            empty = getattr(Callback, method_name, None)
+            listeners = [
+                cb
+                for _, cb in callbacks
+                if getattr(type(cb), method_name, None) is not empty
+                or method_name in vars(cb)
+            ]
+            cache[2][method_name] = listeners
+        return listeners
 
     def train_step(self, batch, **fit_params):
+        # skorch's step, with the optimizers stepped through the closure that
+        # some need (LBFGS), and two changes: with fp16, the gradients are
+        # unscaled before the callbacks see them and the optimizers step
+        # through the scaler; and the parameters are handed to the
+        # on_grad_computed callbacks only where one listens.
         scaler = getattr(self, "grad_scaler_", None)
-        if scaler is None:
-            return super().train_step(batch, **fit_params)
-        # skorch's step, with the gradients unscaled before the callbacks see
-        # them and the optimizers stepped through the scaler.
-        self._zero_grad_optimizer()
-        step = self.train_step_single(batch, **fit_params)
+        step_accumulator = self.get_train_step_accumulator()
         optimizers = [getattr(self, f"{name}_") for name in self._optimizers]
-        for optimizer in optimizers:
-            scaler.unscale_(optimizer)
-        self.notify(
-            "on_grad_computed",
-            named_parameters=TeeGenerator(self.get_all_learnable_params()),
-            batch=batch,
-            training=True,
-        )
-        for optimizer in optimizers:
-            scaler.step(optimizer)
-        scaler.update()
-        return step
+
+        def step_fn():
+            self._zero_grad_optimizer()
+            step = self.train_step_single(batch, **fit_params)
+            step_accumulator.store_step(step)
+            if scaler is not None:
+                for optimizer in optimizers:
+                    scaler.unscale_(optimizer)
+            if self._listeners("on_grad_computed"):
+                self.notify(
+                    "on_grad_computed",
+                    named_parameters=TeeGenerator(self.get_all_learnable_params()),
+                    batch=batch,
+                    training=True,
+                )
+            return step["loss"]
+
+        if scaler is None:
+            self._step_optimizer(step_fn)
+        else:
+            step_fn()
+            for optimizer in optimizers:
+                scaler.step(optimizer)
+            scaler.update()
+        return step_accumulator.get_step()
 
     def train_step_single(self, batch, **fit_params):
         self._set_training(True)
@@ -500,57 +558,84 @@ class MultiTaskNet(NeuralNet):
         )
 
     def _record_task_scores(self, prefix, task_losses, loss, y_pred, y_true):
-        """Keep a batch's per-task scores on the device, in one tensor."""
+        """Keep a batch's per-task scores on the device, in one tensor, until
+        the end of the pass."""
         labels, weights = self._labels_and_weights(y_true)
+        groups = TaskLogits(y_pred).groups
         # A missing label, -1, is never the predicted class.
-        hits = torch.stack(
+        hits = _in_task_order(
             [
-                (logits.argmax(1) == labels[:, t]).sum()
-                for t, logits in enumerate(y_pred)
-            ]
+                (logits.argmax(-1) == labels[:, _columns(tasks)]).sum(0)
+                for tasks, logits in groups
+            ],
+            groups,
         )
         means = task_losses.means.detach()
-        rows = torch.stack(
+        scores = torch.cat(
             [
                 means,
                 weights.sum(0).to(means),
                 hits.to(means),
                 (labels >= 0).sum(0).to(means),
-            ],
-            dim=1,
+                loss.detach().reshape(1).to(means),
+            ]
         )
-        scores = torch.cat([rows.flatten(), loss.detach().reshape(1)])
-        # Outside run_single_epoch (a direct train_step call), read at once.
+        batch = self.history[-1]["batches"][-1]
         pending = getattr(self, "_pending_scores", None)
         if pending is None:
-            self._record_batch_scores(prefix, self.history[-1]["batches"][-1], scores)
+            # Outside run_single_epoch (a direct train_step call): at once.
+            self._pending_scores = [(batch, scores)]
+            self._record_pending_scores(prefix)
         else:
-            pending.append((self.history[-1]["batches"][-1], scores))
+            pending.append((batch, scores))
 
     def _record_pending_scores(self, prefix):
-        """Move the epoch's batch scores to the host in one transfer, record
-        them in the history, and stop at the first batch that diverged."""
+        """Sum the pass's batch scores on the device, move the sums and the
+        batch losses to the host in one transfer, and record each task's
+        scores over the pass; stop at the first batch that diverged."""
         pending, self._pending_scores = self._pending_scores, None
         if not pending:
             return
-        values = torch.stack([scores for _, scores in pending]).tolist()
-        for number, ((batch, _), scores) in enumerate(zip(pending, values), 1):
-            self._record_batch_scores(prefix, batch, scores, number)
-
-    def _record_batch_scores(self, prefix, batch, scores, number=None):
-        if torch.is_tensor(scores):
-            scores = scores.tolist()
-        *values, total = scores
-        batch[f"{prefix}_loss"] = total
+        n_tasks = len(self.task_names)
+        scores = torch.stack([batch_scores for _, batch_scores in pending])
+        means, weights, hits, counts = scores[:, :-1].view(-1, 4, n_tasks).unbind(1)
+        labelled = weights > 0
+        # A task absent from a batch has a mean of 0, but its weight says so.
+        finite = (torch.isfinite(means) | ~labelled).all(1)
+        finite &= torch.isfinite(scores[:, -1])
+        loss_sums = torch.where(labelled, means * weights, 0).sum(0)
+        totals = torch.cat([loss_sums, weights.sum(0), hits.sum(0), counts.sum(0)])
+        host = torch.cat([totals, scores[:, -1], finite.to(scores)]).tolist()
+        totals, losses = host[: 4 * n_tasks], host[4 * n_tasks :]
+        losses, finite = losses[: len(pending)], losses[len(pending) :]
+        for number, ((batch, _), total, ok) in enumerate(
+            zip(pending, losses, finite), 1
+        ):
+            batch[f"{prefix}_loss"] = total
+            if not ok:
+                self._raise_diverged(prefix, scores[number - 1].tolist(), number)
+        listeners = self._listeners("on_pass_scores")
+        if listeners:
+            records = [batch for batch, _ in pending]
+            for callback in listeners:
+                callback.on_pass_scores(
+                    self, prefix=prefix, batches=records, scores=scores
+                )
         for t, name in enumerate(self.task_names):
-            mean, weight, n_hits, count = values[t * 4 : t * 4 + 4]
+            loss_sum, weight, n_hits, count = totals[t::n_tasks]
             if weight > 0:
-                self._check_finite(prefix, f"the loss of task {name!r}", mean, number)
-                batch[f"{prefix}_loss_{name}"] = mean
-                batch[f"{prefix}_acc_{name}"] = n_hits / count
-                batch[f"{prefix}_count_{name}"] = count
-                batch[f"{prefix}_weight_{name}"] = weight
-        self._check_finite(prefix, "the total loss", total, number)
+                self.history.record(f"{prefix}_loss_{name}", loss_sum / weight)
+                self.history.record(f"{prefix}_acc_{name}", n_hits / count)
+                self.history.record(f"{prefix}_count_{name}", count)
+                self.history.record(f"{prefix}_weight_{name}", weight)
+
+    def _raise_diverged(self, prefix, scores, number):
+        n_tasks = len(self.task_names)
+        for t, name in enumerate(self.task_names):
+            if scores[n_tasks + t] > 0:
+                what = f"the loss of task {name!r}"
+                self._check_finite(prefix, what, scores[t], number)
+        self._check_finite(prefix, "the total loss", scores[-1], number)
 
     def _check_finite(self, prefix, what, value, number=None):
         if not math.isfinite(value):
@@ -566,17 +651,19 @@ class MultiTaskNet(NeuralNet):
 
 
 class TaskScores(Callback):
-    """Record each epoch's per-task losses and accuracies from its batches.
+    """Flag each epoch's best per-task scores, and record their summaries.
 
-    A task's epoch loss is the mean of its batch losses weighted by their total
-    row weight, and its accuracy the mean of its batch accuracies weighted by
-    their number of labelled rows: exactly the loss and accuracy over the
-    epoch's labelled rows, however the labels fall into batches. ``train_acc``
-    and ``valid_acc`` are the means over tasks, and ``train_objective`` and
-    ``valid_objective`` the task losses weighted by the strategy's
-    ``objective_weights`` (the fixed task weights, or ``1 / n_tasks`` each):
-    what stopping monitors, unmoved by a strategy's re-weighting. Each score
-    gets a ``<key>_best`` flag, as skorch's scoring callbacks give.
+    A task's epoch loss is the mean of its criterion over the epoch's labelled
+    rows, weighted by their weights, and its accuracy the share of those rows
+    it predicts right: exactly, however the labels fall into batches (the net
+    records them at the end of each pass, with ``<prefix>_count_<name>`` and
+    ``<prefix>_weight_<name>``, the number of labelled rows and their total
+    weight). ``train_acc`` and ``valid_acc`` are the means over tasks, and
+    ``train_objective`` and ``valid_objective`` the task losses weighted by
+    the strategy's ``objective_weights`` (the fixed task weights, or ``1 /
+    n_tasks`` each): what stopping monitors, unmoved by a strategy's
+    re-weighting. Each score gets a ``<key>_best`` flag, as skorch's scoring
+    callbacks give.
     """
 
     def on_epoch_end(self, net, **kwargs):
@@ -585,21 +672,17 @@ class TaskScores(Callback):
 
 
 def record_epoch_scores(net, prefix):
-    """Record the last epoch's per-task scores of one pass, ``"train"`` or
-    ``"valid"``, from its batches (see :class:`TaskScores`)."""
+    """Record the best flags and summaries of the last epoch's per-task scores
+    of one pass, ``"train"`` or ``"valid"`` (see :class:`TaskScores`)."""
     history = net.history
-    batches = history[-1, "batches"]
+    epoch = history[-1]
     accuracies, losses = [], []
     for name in net.task_names:
-        loss = _weighted_mean(
-            batches, f"{prefix}_loss_{name}", f"{prefix}_weight_{name}"
-        )
+        loss = epoch.get(f"{prefix}_loss_{name}")
+        accuracy = epoch.get(f"{prefix}_acc_{name}")
         losses.append(loss)
-        accuracy = _weighted_mean(
-            batches, f"{prefix}_acc_{name}", f"{prefix}_count_{name}"
-        )
-        _record(history, f"{prefix}_loss_{name}", loss, lower_is_better=True)
-        _record(history, f"{prefix}_acc_{name}", accuracy)
+        _flag_best(history, f"{prefix}_loss_{name}", loss, lower_is_better=True)
+        _flag_best(history, f"{prefix}_acc_{name}", accuracy)
         if accuracy is not None:
             accuracies.append(accuracy)
     if accuracies:
@@ -614,15 +697,33 @@ def _len(data):
     return len(data) if torch.is_tensor(data) else get_len(data)
 
 
-def _weighted_mean(batches, key, weight_key):
-    pairs = [(b[key], b[weight_key]) for b in batches if key in b]
-    total = sum(weight for _, weight in pairs)
-    if not total:
-        return None
-    return sum(value * weight for value, weight in pairs) / total
+def _columns(tasks):
+    """Index of a group's tasks in the columns of the targets: a slice, a view,
+    when they are consecutive."""
+    first, last = tasks[0], tasks[-1]
+    if last - first + 1 == len(tasks):
+        return slice(first, last + 1)
+    return list(tasks)
+
+
+def _in_task_order(parts, groups):
+    """The groups' per-task values, one tensor per group, as one tensor in the
+    order of the tasks."""
+    joined = parts[0] if len(parts) == 1 else torch.cat(parts)
+    order = [t for tasks, _ in groups for t in tasks]
+    if order == sorted(order):
+        return joined
+    return joined[torch.as_tensor(order, device=joined.device).argsort()]
 
 
 def _record(history, key, value, lower_is_better=False):
+    if value is None:
+        return
+    history.record(key, value)
+    _flag_best(history, key, value, lower_is_better)
+
+
+def _flag_best(history, key, value, lower_is_better=False):
     if value is None:
         return
     previous = [epoch[key] for epoch in history[:-1] if key in epoch]
@@ -630,5 +731,4 @@ def _record(history, key, value, lower_is_better=False):
         best = not previous or value < min(previous)
     else:
         best = not previous or value > max(previous)
-    history.record(key, value)
     history.record(f"{key}_best", best)

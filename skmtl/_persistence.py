@@ -27,8 +27,9 @@ from ._build import build_net
 
 __all__ = ["PortableStateMixin"]
 
-# Version of the layout of the net's plain state, for future changes.
-_FORMAT = 1
+# Version of the layout of the net's plain state. 2: the heads' layers are
+# stacked (skmtl.modules.TaskHeads); 1 held one module per head.
+_FORMAT = 2
 _TENSOR = "__tensor__"
 _MODULE = "__torch_module__"
 
@@ -75,7 +76,7 @@ class PortableStateMixin:
             self.net_ = self._load_net_state(net_state)
 
     def _load_net_state(self, net_state):
-        if net_state.get("format") != _FORMAT:
+        if net_state.get("format") not in (1, _FORMAT):
             raise ValueError(
                 f"This {type(self).__name__} was saved with net state format "
                 f"{net_state.get('format')!r}; this version of skmtl reads format "
@@ -101,6 +102,8 @@ class PortableStateMixin:
             net = build_net(
                 params, self.n_features_in_, self._task_classes, self.task_names_
             )
+        if net_state["format"] == 1:
+            net_state = _from_format_1(net_state, net.module_.heads.groups)
         # Weights and optimizer states go through the CPU, as with torch.load's
         # map_location="cpu": load_state_dict puts them where they belong.
         modules = net_state["modules"]
@@ -123,6 +126,52 @@ class PortableStateMixin:
                     setattr(callbacks[name], key, _tensors(value, device))
         net.history = History(json.loads(net_state["history"]))
         return net
+
+
+def _from_format_1(net_state, groups):
+    """A state of format 1, whose heads were one module each (``heads.<t>.0``
+    their hidden layers, ``heads.<t>.1`` their output layer), with the heads'
+    layers stacked as :class:`~skmtl.modules.TaskHeads` holds them.
+
+    The optimizer's state, kept per parameter, has no stacked equivalent that
+    torch can check: it is left out, with a warning, and a warm start from the
+    file starts the optimizer afresh.
+    """
+    old = net_state["modules"]["module"]
+    module = OrderedDict((k, v) for k, v in old.items() if not k.startswith("heads."))
+    n_tasks = sum(len(tasks) for tasks in groups)
+
+    def stacked(keys):
+        first = old[keys[0]]
+        arrays = [np.asarray(old[key][_TENSOR]) for key in keys]
+        return {**first, _TENSOR: np.stack(arrays)}
+
+    hidden = sorted(
+        {
+            int(key.split(".")[4])
+            for key in old
+            if key.startswith("heads.0.0.layers.") and key.endswith(".weight")
+        }
+    )
+    for depth, index in enumerate(hidden):
+        for name in ("weight", "bias"):
+            keys = [f"heads.{t}.0.layers.{index}.{name}" for t in range(n_tasks)]
+            module[f"heads.hidden.{depth}.{name}"] = stacked(keys)
+    for g, tasks in enumerate(groups):
+        for name in ("weight", "bias"):
+            keys = [f"heads.{t}.1.{name}" for t in tasks]
+            module[f"heads.outputs.{g}.{name}"] = stacked(keys)
+    if net_state["optimizers"]:
+        warnings.warn(
+            "This model was saved by an earlier version of skmtl, whose heads "
+            "were separate modules: its weights are loaded, but not its "
+            "optimizer's state, so a warm start from it starts the optimizer "
+            "afresh. Save it again to keep the state from now on.",
+            UserWarning,
+            stacklevel=5,
+        )
+    modules = {**net_state["modules"], "module": module}
+    return {**net_state, "modules": modules, "optimizers": {}}
 
 
 def _plain_torch_values(values):

@@ -19,12 +19,64 @@ from torch.optim.lr_scheduler import CosineAnnealingLR, OneCycleLR
 from .weighting import _trunk
 
 __all__ = [
+    "BatchTaskScores",
     "FitLRScheduler",
     "FitProgressBar",
     "TaskGradientSimilarity",
     "TaskPrintLog",
     "ToleranceStopping",
 ]
+
+
+class BatchTaskScores(Callback):
+    """Record each batch's per-task scores in the history.
+
+    An epoch of the history always holds each task's scores over the epoch's
+    rows (``train_loss_<name>``, ``train_acc_<name>``, ...), but its batches
+    only skorch's ``train_loss`` and ``train_batch_size``: with many tasks and
+    small batches, the per-task records of every batch would cost more than
+    the batch itself. With this callback, each batch also records, for every
+    task ``name`` it has a label for, ``<prefix>_loss_<name>`` (the weighted
+    mean loss over its labelled rows), ``<prefix>_acc_<name>``,
+    ``<prefix>_count_<name>`` (the number of labelled rows) and
+    ``<prefix>_weight_<name>`` (their total weight): the curves of training
+    batch by batch.
+
+    The scores still reach the host once per pass over the data, at its end.
+
+    Examples
+    --------
+    >>> from skmtl import BatchTaskScores, MultiTaskClassifier
+    >>> clf = MultiTaskClassifier(callbacks=[BatchTaskScores()])
+    """
+
+    def on_pass_scores(self, net, prefix, batches, scores, **kwargs):
+        """Write one pass's batch scores into its batches' records.
+
+        Parameters
+        ----------
+        net : skmtl.MultiTaskNet
+            The net being fitted.
+
+        prefix : {"train", "valid"}
+            The pass.
+
+        batches : list of dict
+            The history's records of the pass's batches.
+
+        scores : torch.Tensor of shape (n_batches, 4 * n_tasks + 1)
+            For each batch, each task's mean loss, total weight, number of
+            right predictions and number of labelled rows, then the total loss.
+        """
+        n_tasks = len(net.task_names)
+        for batch, values in zip(batches, scores.tolist()):
+            for t, name in enumerate(net.task_names):
+                mean, weight, n_hits, count = values[t : 4 * n_tasks : n_tasks]
+                if weight > 0:
+                    batch[f"{prefix}_loss_{name}"] = mean
+                    batch[f"{prefix}_acc_{name}"] = n_hits / count
+                    batch[f"{prefix}_count_{name}"] = count
+                    batch[f"{prefix}_weight_{name}"] = weight
 
 
 class TaskGradientSimilarity(Callback):

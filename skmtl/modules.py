@@ -6,7 +6,7 @@ from numbers import Integral, Real
 import torch
 from torch import nn
 
-__all__ = ["MLP", "CNN", "MultiTaskModule"]
+__all__ = ["MLP", "CNN", "MultiTaskModule", "StackedLinear", "TaskHeads", "TaskLogits"]
 
 _ACTIVATIONS = {
     "relu": nn.ReLU,
@@ -274,14 +274,22 @@ class MultiTaskModule(nn.Module):
         entry.
 
     hidden_units : tuple of int, default=()
-        Widths of the hidden layers of each head (an :class:`MLP`) before its
-        output layer, each at least 1.
+        Widths of the hidden layers of each head before its output layer, each
+        at least 1.
 
     activation : str or torch.nn.Module class, default="relu"
         Activation of the heads' hidden layers.
 
     dropout : float, default=0.0
         Dropout after each of the heads' hidden layers, in ``[0, 1)``.
+
+    Attributes
+    ----------
+    trunk : torch.nn.Module
+        The shared trunk.
+
+    heads : TaskHeads
+        Every task's head, their weights stacked.
 
     Raises
     ------
@@ -292,8 +300,8 @@ class MultiTaskModule(nn.Module):
 
     Notes
     -----
-    ``forward`` returns a tuple of logits, one ``(n, n_classes[t])`` tensor per
-    task.
+    ``forward`` returns a :class:`TaskLogits`, a tuple of logits, one ``(n,
+    n_classes[t])`` tensor per task.
     """
 
     def __init__(
@@ -318,10 +326,7 @@ class MultiTaskModule(nn.Module):
         _check_dropout(dropout, "MultiTaskModule heads'")
         self.trunk = trunk
         width = self._trunk_width(trunk, n_features)
-        self.heads = nn.ModuleList()
-        for k in n_classes:
-            body = MLP(width, hidden_units, activation, dropout)
-            self.heads.append(nn.Sequential(body, nn.Linear(body.out_features, k)))
+        self.heads = TaskHeads(width, n_classes, hidden_units, activation, dropout)
 
     @staticmethod
     def _trunk_width(trunk, n_features):
@@ -365,5 +370,185 @@ class MultiTaskModule(nn.Module):
         return out.shape[1]
 
     def forward(self, X):
-        shared = self.trunk(X)
-        return tuple(head(shared) for head in self.heads)
+        return self.heads(self.trunk(X))
+
+
+class TaskHeads(nn.Module):
+    """One head per task, each an :class:`MLP` then a linear output layer,
+    computed together.
+
+    The heads' layers are stacked, one weight tensor per layer for all the
+    tasks (for the output layer, for all the tasks with the same number of
+    classes), so that a batch costs a few batched products, whatever the
+    number of tasks. Each task's weights are those of its own head: the
+    heads share nothing, and start as separate :class:`torch.nn.Linear`
+    layers would, one task after the other.
+
+    Parameters
+    ----------
+    in_features : int
+        Width of the shared features every head reads.
+
+    n_classes : list of int
+        Number of classes of each task.
+
+    hidden_units : tuple of int, default=()
+        Widths of each head's hidden layers.
+
+    activation : str or torch.nn.Module class, default="relu"
+        Activation of the hidden layers.
+
+    dropout : float, default=0.0
+        Dropout after each hidden layer.
+
+    Attributes
+    ----------
+    hidden : torch.nn.ModuleList of StackedLinear
+        Each hidden layer of every head.
+
+    outputs : torch.nn.ModuleList of StackedLinear
+        The output layers of the tasks with one number of classes, one
+        entry per number, in the order they first appear.
+
+    groups : list of tuple of int
+        The tasks of each entry of ``outputs``.
+    """
+
+    def __init__(
+        self, in_features, n_classes, hidden_units=(), activation="relu", dropout=0.0
+    ):
+        super().__init__()
+        n_classes = list(n_classes)
+        tasks_by_size = {}
+        for t, k in enumerate(n_classes):
+            tasks_by_size.setdefault(k, []).append(t)
+        self.groups = [tuple(tasks) for tasks in tasks_by_size.values()]
+        # Built task by task, as separate heads were: the same initial
+        # weights from the same seed.
+        layers = [[] for _ in hidden_units]
+        outputs = {}
+        for k in n_classes:
+            width = in_features
+            for depth, units in enumerate(hidden_units):
+                layers[depth].append(nn.Linear(width, units))
+                width = units
+            outputs.setdefault(k, []).append(nn.Linear(width, k))
+        self.hidden = nn.ModuleList(StackedLinear(layer) for layer in layers)
+        self.outputs = nn.ModuleList(StackedLinear(o) for o in outputs.values())
+        self.activations = nn.ModuleList(_activation(activation) for _ in hidden_units)
+        self.dropout = nn.Dropout(dropout) if dropout and hidden_units else None
+        self.n_classes = n_classes
+
+    def forward(self, shared):
+        """The logits of each task from the shared features ``(n, width)``."""
+        hidden = shared
+        for layer, activation in zip(self.hidden, self.activations):
+            hidden = activation(layer(hidden))
+            if self.dropout is not None:
+                hidden = self.dropout(hidden)
+        groups = []
+        for tasks, output in zip(self.groups, self.outputs):
+            rows = hidden
+            if self.hidden and len(tasks) != len(self.n_classes):
+                rows = hidden[:, list(tasks)]
+            groups.append((tasks, output(rows)))
+        return TaskLogits.from_groups(groups, len(self.n_classes))
+
+
+class StackedLinear(nn.Module):
+    """Separate linear layers of the same shape, one per task, computed in one
+    batched product.
+
+    Parameters
+    ----------
+    layers : list of torch.nn.Linear
+        The layers, of one shape, whose weights it starts from (copied).
+
+    Attributes
+    ----------
+    weight : torch.nn.Parameter of shape (n_tasks, out_features, in_features)
+        Each layer's weight, as :class:`torch.nn.Linear` holds it.
+
+    bias : torch.nn.Parameter of shape (n_tasks, out_features)
+        Each layer's bias.
+
+    Notes
+    -----
+    ``forward`` takes inputs shared by every layer, ``(n, in_features)``, or
+    one per layer, ``(n, n_tasks, in_features)``, and returns ``(n, n_tasks,
+    out_features)``.
+    """
+
+    def __init__(self, layers):
+        super().__init__()
+        with torch.no_grad():
+            self.weight = nn.Parameter(torch.stack([layer.weight for layer in layers]))
+            self.bias = nn.Parameter(torch.stack([layer.bias for layer in layers]))
+
+    def forward(self, X):
+        n_tasks, out_features, in_features = self.weight.shape
+        if X.ndim == 2:
+            # One product for every layer: the inputs are the same.
+            flat = self.weight.reshape(n_tasks * out_features, in_features)
+            return nn.functional.linear(X, flat, self.bias.reshape(-1)).view(
+                len(X), n_tasks, out_features
+            )
+        return torch.einsum("nti,toi->nto", X, self.weight) + self.bias
+
+    def extra_repr(self):
+        n_tasks, out_features, in_features = self.weight.shape
+        return (
+            f"n_tasks={n_tasks}, in_features={in_features}, out_features={out_features}"
+        )
+
+
+class TaskLogits(tuple):
+    """Each task's logits, a tuple of ``(n, n_classes[t])`` tensors, that also
+    holds them grouped by number of classes.
+
+    Losses and scores are computed a group at a time, over the ``(n,
+    n_tasks_in_group, k)`` logits of its tasks: no Python loop over the tasks.
+    A tuple of per-task logits from any module becomes one with
+    ``TaskLogits(logits)``, its groups stacked when first asked for.
+
+    Parameters
+    ----------
+    logits : iterable of torch.Tensor
+        Each task's logits.
+
+    Attributes
+    ----------
+    groups : list of (tuple of int, torch.Tensor)
+        The tasks with the same number of classes ``k`` (in order), and their
+        logits, of shape ``(n, n_tasks_in_group, k)``.
+    """
+
+    def __new__(cls, logits=()):
+        if isinstance(logits, TaskLogits):
+            return logits
+        self = super().__new__(cls, logits)
+        self._groups = None
+        return self
+
+    @classmethod
+    def from_groups(cls, groups, n_tasks):
+        """The logits of ``n_tasks`` tasks from their groups."""
+        per_task = [None] * n_tasks
+        for tasks, logits in groups:
+            for t, task_logits in zip(tasks, logits.unbind(1)):
+                per_task[t] = task_logits
+        self = cls(per_task)
+        self._groups = list(groups)
+        return self
+
+    @property
+    def groups(self):
+        if self._groups is None:
+            tasks_by_size = {}
+            for t, logits in enumerate(self):
+                tasks_by_size.setdefault(logits.shape[-1], []).append(t)
+            self._groups = [
+                (tuple(tasks), torch.stack([self[t] for t in tasks], 1))
+                for tasks in tasks_by_size.values()
+            ]
+        return self._groups

@@ -69,7 +69,7 @@ class LossWeighting(Callback):
 
     def combine(self, task_losses, net, training):
         """The total loss of a batch, as reported in the history."""
-        losses = torch.stack(task_losses.losses)
+        losses = task_losses.losses
         weights = torch.as_tensor(
             self.task_weights(net, training), dtype=losses.dtype, device=losses.device
         )
@@ -172,7 +172,7 @@ class UncertaintyWeighting(LossWeighting):
 
     def combine(self, task_losses, net, training):
         log_variance = net.weighting_.log_variance
-        losses = torch.stack(task_losses.losses)
+        losses = task_losses.losses
         return (torch.exp(-log_variance) * losses + log_variance).sum()
 
     def state(self, net):
@@ -275,7 +275,7 @@ class GradNorm(LossWeighting):
 
     def backward(self, task_losses, net):
         weight = net.weighting_.weight
-        losses, means = torch.stack(task_losses.losses), task_losses.means
+        losses, means = task_losses.losses, task_losses.means
         active = [
             t for t, present in enumerate(task_losses.present.tolist()) if present
         ]
@@ -345,7 +345,7 @@ class RandomWeighting(_PerBatchWeights):
         return torch.softmax(torch.randn(n_tasks, device=net.device), dim=0)
 
     def combine(self, task_losses, net, training):
-        losses = torch.stack(task_losses.losses)
+        losses = task_losses.losses
         weights = torch.as_tensor(
             self.task_weights(net, training), dtype=losses.dtype, device=losses.device
         )
@@ -425,12 +425,15 @@ class GradientAggregation(_PerBatchWeights):
         present = task_losses.present
         active = [t for t, here in enumerate(present.tolist()) if here]
         if not active:
-            return torch.stack(task_losses.losses).sum().detach()
+            return task_losses.losses.sum().detach()
         autojac = _autojac()
         autojac.mtl_backward(
             [task_losses.losses[t] for t in active],
             features=self._features,
             shared_params=shared,
+            # The heads of tasks with the same number of classes are one
+            # layer: each task's backward walks it.
+            retain_graph=True,
         )
         weights = autojac.jac_to_grad(shared, self.aggregator_)
         if weights is not None:

@@ -5,11 +5,17 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
+from sklearn.base import clone
 from skorch.callbacks import Callback, PrintLog
 from skorch.history import History
 from torch import nn
 
-from skmtl import MultiTaskClassifier, TaskGradientSimilarity, TaskLosses
+from skmtl import (
+    BatchTaskScores,
+    MultiTaskClassifier,
+    TaskGradientSimilarity,
+    TaskLosses,
+)
 from skmtl.callbacks import TaskPrintLog
 
 KEYS = ["grad_cosine_task_0_task_1", "grad_conflict_task_0_task_1"]
@@ -38,7 +44,8 @@ def _losses(net, heads, present=None):
     losses = tuple(head(features).sum() for head in net.module_.heads)
     if present is None:
         present = [True] * len(losses)
-    return TaskLosses(losses, torch.stack(losses), torch.tensor(present))
+    losses = torch.stack(losses)
+    return TaskLosses(losses, losses, torch.tensor(present))
 
 
 def _cos(u, v):
@@ -283,3 +290,56 @@ def test_print_log_is_a_skorch_print_log():
     log = TaskPrintLog(keys_ignored="dur").initialize()
     assert isinstance(log, PrintLog)
     assert log._sorted_keys(["dur", "epoch", "train_loss"]) == ["epoch", "train_loss"]
+
+
+def test_batch_task_scores_give_each_batch_its_per_task_scores(data):
+    X, Y = data
+    plain = MultiTaskClassifier(max_epochs=2, batch_size=16, random_state=0)
+    with_batches = clone(plain).set_params(callbacks=[BatchTaskScores()])
+    plain.fit(X, Y)
+    with_batches.fit(X, Y)
+    names = with_batches.task_names_
+    assert not any(
+        "train_loss_" + names[0] in b for b in plain.net_.history[-1, "batches"]
+    )
+    epoch = with_batches.net_.history[-1]
+    # The same fit: the callback only records.
+    assert epoch["train_loss"] == plain.net_.history[-1, "train_loss"]
+    batches = [b for b in epoch["batches"] if "train_batch_size" in b]
+    for name in names:
+        for score, weight in (("loss", "weight"), ("acc", "count")):
+            key = f"train_{score}_{name}"
+            values = [b[key] for b in batches]
+            weights = [b[f"train_{weight}_{name}"] for b in batches]
+            assert epoch[key] == pytest.approx(np.average(values, weights=weights))
+        assert sum(b[f"train_count_{name}"] for b in batches) == len(X)
+
+
+def test_callbacks_get_every_batch_event(data):
+    class Counter(Callback):
+        def initialize(self):
+            self.events = []
+            return self
+
+        def on_batch_begin(self, net, batch=None, training=None, **kwargs):
+            self.events.append(("begin", training))
+
+        def on_batch_end(self, net, batch=None, training=None, loss=None, **kwargs):
+            assert torch.is_tensor(loss) and len(kwargs["y_pred"]) == 2
+            self.events.append(("end", training))
+
+        def on_grad_computed(self, net, named_parameters, **kwargs):
+            assert any(p.grad is not None for _, p in named_parameters)
+            self.events.append(("grad", True))
+
+    X, Y = data
+    counter = Counter()
+    clf = MultiTaskClassifier(
+        max_epochs=1, batch_size=16, validation_fraction=0.25, callbacks=[counter]
+    ).fit(X, Y)
+    events = dict(clf.net_.callbacks_)["Counter"].events
+    n_valid = math.ceil(0.25 * len(X))
+    n_train = math.ceil((len(X) - n_valid) / 16)
+    n_valid = math.ceil(n_valid / 16)
+    expected = [("begin", True), ("grad", True), ("end", True)] * n_train
+    assert events == expected + [("begin", False), ("end", False)] * n_valid

@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from skmtl.modules import CNN, MLP, MultiTaskModule
+from skmtl.modules import CNN, MLP, MultiTaskModule, TaskHeads, TaskLogits
 
 
 def _linear_widths(module):
@@ -79,18 +79,65 @@ def test_multitask_module_study_heads():
     module = MultiTaskModule(CNN(784), 784, [10, 3], hidden_units=(100,))
     logits = module(torch.zeros(5, 784))
     assert [z.shape for z in logits] == [(5, 10), (5, 3)]
-    assert [_linear_widths(h) for h in module.heads] == [[100, 10], [100, 3]]
-    assert module.heads[0][0].layers[0].in_features == 1024
+    assert [layer.weight.shape for layer in module.heads.hidden] == [(2, 100, 1024)]
+    assert [o.weight.shape for o in module.heads.outputs] == [(1, 10, 100), (1, 3, 100)]
 
 
 def test_multitask_module_shares_the_trunk():
     trunk = MLP(4, (8,))
     module = MultiTaskModule(trunk, 4, [2, 2, 3])
     assert module.trunk is trunk
-    assert len(module.heads) == 3
+    assert module.heads.groups == [(0, 1), (2,)]
     assert sum(p.numel() for p in module.parameters()) == (
         sum(p.numel() for p in trunk.parameters()) + (8 * 2 + 2) * 2 + 8 * 3 + 3
     )
+
+
+def _separate_heads(n_classes, hidden_units, in_features=8):
+    """Each task's head as its own layers, built task after task."""
+    heads = []
+    for k in n_classes:
+        body = MLP(in_features, hidden_units, "tanh")
+        heads.append(nn.Sequential(body, nn.Linear(body.out_features, k)))
+    return heads
+
+
+@pytest.mark.parametrize("hidden_units", [(), (5,), (5, 4)])
+def test_task_heads_are_separate_heads_computed_together(hidden_units):
+    n_classes = [3, 2, 3, 1]  # tasks 0 and 2 share an output layer
+    torch.manual_seed(0)
+    separate = _separate_heads(n_classes, hidden_units)
+    torch.manual_seed(0)
+    heads = TaskHeads(8, n_classes, hidden_units, "tanh")
+    # The same initial weights, from the same seed, as heads built one by one.
+    position = {
+        t: (g, i) for g, ts in enumerate(heads.groups) for i, t in enumerate(ts)
+    }
+    for t, head in enumerate(separate):
+        linears = [m for m in head.modules() if isinstance(m, nn.Linear)]
+        for depth, linear in enumerate(linears[:-1]):
+            assert torch.equal(heads.hidden[depth].weight[t], linear.weight)
+            assert torch.equal(heads.hidden[depth].bias[t], linear.bias)
+        g, i = position[t]
+        assert torch.equal(heads.outputs[g].weight[i], linears[-1].weight)
+        assert torch.equal(heads.outputs[g].bias[i], linears[-1].bias)
+    shared = torch.randn(6, 8, dtype=torch.float64)
+    heads, separate = heads.double(), [head.double() for head in separate]
+    logits = heads(shared)
+    assert isinstance(logits, TaskLogits)
+    for z, head in zip(logits, separate):
+        torch.testing.assert_close(z, head(shared))
+    for tasks, grouped in logits.groups:
+        torch.testing.assert_close(grouped, torch.stack([logits[t] for t in tasks], 1))
+
+
+def test_task_logits_group_any_tuple_of_logits():
+    logits = TaskLogits((torch.zeros(4, 3), torch.ones(4, 2), torch.full((4, 3), 2.0)))
+    assert TaskLogits(logits) is logits
+    (first, together), (second, alone) = logits.groups
+    assert (first, second) == ((0, 2), (1,))
+    assert together.shape == (4, 2, 3) and alone.shape == (4, 1, 2)
+    assert torch.equal(together[:, 1], logits[2])
 
 
 def test_trunk_must_return_2d():
@@ -224,7 +271,7 @@ def test_trunk_that_changes_the_number_of_rows_is_named():
 def test_trunk_width_probe_takes_the_trunks_dtype_and_device(to):
     trunk = MLP(4, (8,)).to(to)
     module = MultiTaskModule(trunk, 4, [2])
-    assert module.heads[0][1].in_features == 8
+    assert module.heads.outputs[0].weight.shape == (1, 2, 8)
 
 
 def test_cnn_batch_norm_normalises_the_pooled_maps():

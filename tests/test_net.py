@@ -52,17 +52,26 @@ def test_loss_is_the_weighted_sum_of_task_losses():
     torch.testing.assert_close(losses[1], ce(logits[1], data.y[:, 1]))
 
 
-def test_epoch_scores_are_weighted_means_of_batch_scores():
-    net = _net(train_split=predefined_split(_data(20))).fit(_data())
+def test_epoch_scores_are_exact_over_the_pass():
+    # Two validation batches of unequal size (16 and 4 rows), task b labelled
+    # on some rows only: the epoch's scores are those of all its rows at once.
+    valid = _data(20)
+    labels = valid.y.clone()
+    labels[::3, 1] = -1
+    valid = Dataset(valid.X, labels)
+    net = _net(train_split=predefined_split(valid)).fit(_data())
     epoch = net.history[-1]
+    logits = net.forward(valid)
+    for t, name in enumerate(("a", "b")):
+        labelled = labels[:, t] >= 0
+        z, y = logits[t][labelled], labels[labelled, t]
+        loss = torch.nn.functional.cross_entropy(z, y).item()
+        accuracy = (z.argmax(1) == y).double().mean().item()
+        assert epoch[f"valid_loss_{name}"] == pytest.approx(loss, rel=1e-5)
+        assert epoch[f"valid_acc_{name}"] == pytest.approx(accuracy)
+        assert epoch[f"valid_count_{name}"] == labelled.sum().item()
+        assert epoch[f"train_count_{name}"] == 50
     for prefix in ("train", "valid"):
-        batches = [b for b in epoch["batches"] if f"{prefix}_batch_size" in b]
-        for name in ("a", "b"):
-            for score, weight in (("loss", "weight"), ("acc", "count")):
-                key = f"{prefix}_{score}_{name}"
-                values = [b[key] for b in batches]
-                weights = [b[f"{prefix}_{weight}_{name}"] for b in batches]
-                assert epoch[key] == pytest.approx(np.average(values, weights=weights))
         mean = (epoch[f"{prefix}_acc_a"] + epoch[f"{prefix}_acc_b"]) / 2
         assert epoch[f"{prefix}_acc"] == pytest.approx(mean)
 
@@ -100,9 +109,13 @@ def test_a_batch_without_labels_for_a_task_trains_only_the_others(task_weights):
     labels[:, 1] = -1
     loss = net.get_loss(net.module_(data.X), labels)
     loss.backward()
-    head_b = list(net.module_.heads[1].parameters())
+    # Task b, of 2 classes, is alone in its output layer.
+    head_b = net.module_.heads.outputs[1]
+    assert net.module_.heads.groups[1] == (1,)
     assert torch.isfinite(loss)
-    assert all(p.grad is not None and torch.all(p.grad == 0) for p in head_b)
+    assert all(
+        p.grad is not None and torch.all(p.grad == 0) for p in head_b.parameters()
+    )
     assert all(torch.isfinite(p.grad).all() for p in net.module_.parameters())
     assert net.module_.trunk.layers[0].weight.grad.abs().sum() > 0
 
@@ -117,10 +130,7 @@ def test_scores_count_only_labelled_rows():
     labelled = labels[:, 1] >= 0
     hits = logits[1].argmax(1)[labelled] == labels[labelled, 1]
     assert net.history[-1, "valid_acc_b"] == pytest.approx(hits.float().mean().item())
-    counts = [
-        b["valid_count_b"] for b in net.history[-1, "batches"] if "valid_count_b" in b
-    ]
-    assert sum(counts) == labelled.sum().item()
+    assert net.history[-1, "valid_count_b"] == labelled.sum().item()
 
 
 def test_accuracy_in_history_matches_predictions():

@@ -2,6 +2,7 @@
 
 import json
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -269,3 +270,21 @@ def test_tensor_parameters_are_saved_as_plain_data(data, tmp_path, load):
     assert torch.equal(loaded.task_weights, clf.task_weights)
     assert torch.equal(loaded.fitted_params_["task_weights"], clf.task_weights)
     _assert_same_predictions(clf, loaded, data[0])
+
+
+def test_a_model_saved_with_separate_heads_loads_and_predicts_the_same():
+    # Pickled by skmtl before the heads were stacked (net state format 1):
+    # three tasks (3, 2 and 3 classes), heads with a hidden layer of 5 units.
+    data = Path(__file__).parent / "data"
+    expected = np.load(data / "format1_expected.npz")
+    with pytest.warns(UserWarning, match="optimizer's state"):
+        with open(data / "format1.pkl", "rb") as file:
+            clf = pickle.load(file)  # noqa: S301 - the project's own file
+    assert clf.net_.module_.heads.groups == [(0, 2), (1,)]
+    proba = np.concatenate(clf.predict_proba(expected["X"]), axis=1)
+    np.testing.assert_allclose(proba, expected["proba"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(clf.predict(expected["X"]), expected["pred"])
+    # Saved again, it keeps the new layout, and a warm fit goes on.
+    again = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_allclose(again.predict_proba(expected["X"])[1], proba[:, 3:5])
+    again.set_params(warm_start=True, max_epochs=1).fit(expected["X"], expected["Y"])

@@ -36,7 +36,8 @@ def _fast(**params):
 def _all_present(losses):
     """Task losses of a batch with a label for every task."""
     losses = tuple(losses)
-    return TaskLosses(losses, torch.stack(losses), torch.ones(len(losses), dtype=bool))
+    losses = torch.stack(losses)
+    return TaskLosses(losses, losses, torch.ones(len(losses), dtype=bool))
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from skorch.callbacks import Callback, EarlyStopping
 from tqdm.auto import tqdm
 
 from .._classifier import MultiTaskClassifier
-from ..callbacks import TaskGradientSimilarity
+from ..callbacks import BatchTaskScores, TaskGradientSimilarity
 from ..datasets import load_fashion_mnist
 from ..datasets._fashion_mnist import ITEM_TO_GROUP
 
@@ -315,7 +315,11 @@ def study_classifier(
         n_iter_no_change=None,  # exactly `epochs`: the study's own callback
         batch_size=batch_size,
         validation_fraction=validation_fraction,
-        callbacks=[("best_epoch", _best_epoch(epochs)), *callbacks],
+        callbacks=[
+            ("best_epoch", _best_epoch(epochs)),
+            ("batch_scores", BatchTaskScores()),  # the per-batch curves
+            *callbacks,
+        ],
         device=device,
         random_state=random_state,
     )
