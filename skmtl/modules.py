@@ -439,6 +439,30 @@ class TaskHeads(nn.Module):
         self.dropout = nn.Dropout(dropout) if dropout and hidden_units else None
         self.n_classes = n_classes
 
+    def task_slices(self, task):
+        """Where task ``task``'s head lies in the stacked parameters.
+
+        Parameters
+        ----------
+        task : int
+            The task's index.
+
+        Returns
+        -------
+        slices : list of (torch.nn.Parameter, int)
+            The weight and bias of each of its layers, input to output, as
+            ``(parameter, i)``: the task's part is ``parameter[i]``, and its
+            gradient ``parameter.grad[i]``.
+        """
+        slices = []
+        for layer in self.hidden:
+            slices += [(layer.weight, task), (layer.bias, task)]
+        for tasks, output in zip(self.groups, self.outputs):
+            if task in tasks:
+                i = tasks.index(task)
+                slices += [(output.weight, i), (output.bias, i)]
+        return slices
+
     def forward(self, shared):
         """The logits of each task from the shared features ``(n, width)``."""
         hidden = shared

@@ -21,7 +21,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.class_weight import compute_class_weight
 from skorch.callbacks import Callback, EarlyStopping
 
-from skmtl import MultiTaskClassifier
+from skmtl import BatchTaskScores, MultiTaskClassifier
 from skmtl._targets import missing_mask
 from skmtl.metrics import task_scorer
 
@@ -165,8 +165,7 @@ def test_routed_params_build_the_network(data):
     ] == [12, 6]
     assert any(isinstance(m, torch.nn.Dropout) for m in module.trunk.modules())
     head_widths = [
-        [m.out_features for m in head.modules() if isinstance(m, torch.nn.Linear)]
-        for head in module.heads
+        [p.shape[1] for p, _ in module.heads.task_slices(t)[::2]] for t in range(2)
     ]
     assert head_widths == [[5, 4], [5, 2]]
     assert clf.net_.optimizer_.param_groups[0]["betas"] == (0.5, 0.999)
@@ -210,7 +209,8 @@ def test_user_module_class_as_trunk(data):
     X, Y = data
     clf = _fast(trunk=_TinyTrunk, trunk__width=7).fit(X, Y)
     assert clf.net_.module_.trunk.linear.out_features == 7
-    assert clf.net_.module_.heads[0][-1].in_features == 7
+    output_weight, _ = clf.net_.module_.heads.task_slices(0)[-2]
+    assert output_weight.shape[-1] == 7
 
 
 class _WidthTrunk(torch.nn.Module):
@@ -270,7 +270,8 @@ def test_cnn_trunk_on_flat_images():
 
 def test_task_weights_scale_the_task_losses(data):
     X, Y = data
-    clf = _fast(max_epochs=2, task_weights=(0.8, 0.2)).fit(X, Y)
+    clf = _fast(max_epochs=2, task_weights=(0.8, 0.2))
+    clf.set_params(callbacks=[BatchTaskScores()]).fit(X, Y)
     epoch = clf.net_.history[-1]
     for batch in epoch["batches"]:
         expected = 0.8 * batch["train_loss_item"] + 0.2 * batch["train_loss_group"]
@@ -392,10 +393,12 @@ def test_early_stopping_callback_stops_training(data):
 def test_warm_start_continues_training(data):
     X, Y = data
     clf = _fast(max_epochs=2, warm_start=True).fit(X, Y)
-    weight = clf.net_.module_.heads[0][1].weight.detach().clone()
+    output, i = clf.net_.module_.heads.task_slices(0)[-2]
+    weight = output[i].detach().clone()
     clf.fit(X, Y)
     assert len(clf.net_.history) == 4
-    assert not torch.equal(clf.net_.module_.heads[0][1].weight, weight)
+    output, i = clf.net_.module_.heads.task_slices(0)[-2]
+    assert not torch.equal(output[i], weight)
 
 
 def test_warm_start_rejects_new_labels(data):
@@ -714,12 +717,7 @@ def test_history_scores_only_labelled_rows(partial):
     valid = dict(clf.net_.callbacks_)["spy"].valid
     labels = valid.y["labels"][:, 1]
     n_labelled = int((labels >= 0).sum())
-    counts = [
-        b["valid_count_group"]
-        for b in clf.net_.history[-1, "batches"]
-        if "valid_count_group" in b
-    ]
-    assert 0 < sum(counts) == n_labelled < len(valid)
+    assert 0 < clf.net_.history[-1, "valid_count_group"] == n_labelled < len(valid)
     logits = clf.net_.forward(valid)[1]
     hits = (logits.argmax(1) == labels)[labels >= 0].float().mean().item()
     assert clf.net_.history[-1, "valid_acc_group"] == pytest.approx(hits)
@@ -738,9 +736,7 @@ def test_score_skips_missing_labels(partial):
 
 
 def _total_train_weight(clf, task):
-    return sum(
-        b.get(f"train_weight_{task}", 0) for b in clf.net_.history[-1, "batches"]
-    )
+    return clf.net_.history[-1].get(f"train_weight_{task}", 0)
 
 
 def test_class_weight_scales_each_label(data):
@@ -919,9 +915,9 @@ def test_mean_batch_gradient_is_the_full_batch_gradient(
         mean = sum(batch[parameter] for batch in batches) / 4
         torch.testing.assert_close(mean, full, rtol=1e-10, atol=1e-12)
     # Batches 1 and 3 hold no label of the sparse task: zero, finite gradients.
-    head = list(module.heads[1].parameters())
+    head = module.heads.task_slices(1)
     for batch in (batches[1], batches[3]):
-        assert all(torch.equal(batch[p], torch.zeros_like(p)) for p in head)
+        assert all(torch.equal(batch[p][i], torch.zeros_like(p[i])) for p, i in head)
 
 
 def test_uncertainty_weighting_expects_the_full_objective():
