@@ -598,16 +598,14 @@ class MultiTaskNet(NeuralNet):
             return
         n_tasks = len(self.task_names)
         scores = torch.stack([batch_scores for _, batch_scores in pending])
-        means, weights, hits, counts = scores[:, :-1].view(-1, 4, n_tasks).unbind(1)
-        labelled = weights > 0
-        # A task absent from a batch has a mean of 0, but its weight says so.
-        finite = (torch.isfinite(means) | ~labelled).all(1)
-        finite &= torch.isfinite(scores[:, -1])
-        loss_sums = torch.where(labelled, means * weights, 0).sum(0)
-        totals = torch.cat([loss_sums, weights.sum(0), hits.sum(0), counts.sum(0)])
-        host = torch.cat([totals, scores[:, -1], finite.to(scores)]).tolist()
-        totals, losses = host[: 4 * n_tasks], host[4 * n_tasks :]
-        losses, finite = losses[: len(pending)], losses[len(pending) :]
+        # A task absent from a batch has a mean of 0 and a weight of 0.
+        means, weights = scores[:, :n_tasks], scores[:, n_tasks : 2 * n_tasks]
+        finite = torch.isfinite(scores).all(1).to(scores)
+        loss_sums = (means * weights).sum(0)
+        other_sums = scores[:, n_tasks:-1].sum(0)
+        host = torch.cat([loss_sums, other_sums, finite, scores[:, -1]]).tolist()
+        totals, host = host[: 4 * n_tasks], host[4 * n_tasks :]
+        finite, losses = host[: len(pending)], host[len(pending) :]
         for number, ((batch, _), total, ok) in enumerate(
             zip(pending, losses, finite), 1
         ):
@@ -631,11 +629,16 @@ class MultiTaskNet(NeuralNet):
 
     def _raise_diverged(self, prefix, scores, number):
         n_tasks = len(self.task_names)
-        for t, name in enumerate(self.task_names):
-            if scores[n_tasks + t] > 0:
-                what = f"the loss of task {name!r}"
-                self._check_finite(prefix, what, scores[t], number)
+        # A task with labels in the batch first, then any other.
+        for labelled in (True, False):
+            for t, name in enumerate(self.task_names):
+                if (scores[n_tasks + t] > 0) == labelled:
+                    what = f"the loss of task {name!r}"
+                    self._check_finite(prefix, what, scores[t], number)
         self._check_finite(prefix, "the total loss", scores[-1], number)
+        raise ValueError(  # a weight, a count: cannot happen with finite labels
+            f"Training diverged: a score is not finite in {prefix} batch {number}."
+        )
 
     def _check_finite(self, prefix, what, value, number=None):
         if not math.isfinite(value):
@@ -681,16 +684,16 @@ def record_epoch_scores(net, prefix):
         loss = epoch.get(f"{prefix}_loss_{name}")
         accuracy = epoch.get(f"{prefix}_acc_{name}")
         losses.append(loss)
-        _flag_best(history, f"{prefix}_loss_{name}", loss, lower_is_better=True)
-        _flag_best(history, f"{prefix}_acc_{name}", accuracy)
+        _flag_best(net, f"{prefix}_loss_{name}", loss, lower_is_better=True)
+        _flag_best(net, f"{prefix}_acc_{name}", accuracy)
         if accuracy is not None:
             accuracies.append(accuracy)
     if accuracies:
-        _record(history, f"{prefix}_acc", sum(accuracies) / len(accuracies))
+        _record(net, f"{prefix}_acc", sum(accuracies) / len(accuracies))
     if None not in losses:
         weights = net.loss_weighting_.objective_weights(len(losses))
         objective = sum(w * loss for w, loss in zip(weights, losses))
-        _record(history, f"{prefix}_objective", objective, lower_is_better=True)
+        _record(net, f"{prefix}_objective", objective, lower_is_better=True)
 
 
 def _len(data):
@@ -716,19 +719,48 @@ def _in_task_order(parts, groups):
     return joined[torch.as_tensor(order, device=joined.device).argsort()]
 
 
-def _record(history, key, value, lower_is_better=False):
+def _record(net, key, value, lower_is_better=False):
     if value is None:
         return
-    history.record(key, value)
-    _flag_best(history, key, value, lower_is_better)
+    net.history.record(key, value)
+    _flag_best(net, key, value, lower_is_better)
 
 
-def _flag_best(history, key, value, lower_is_better=False):
+def _flag_best(net, key, value, lower_is_better=False):
     if value is None:
         return
-    previous = [epoch[key] for epoch in history[:-1] if key in epoch]
+    best = _best_so_far(net, key, lower_is_better)
     if lower_is_better:
-        best = not previous or value < min(previous)
+        is_best = best is None or value < best
     else:
-        best = not previous or value > max(previous)
-    history.record(f"{key}_best", best)
+        is_best = best is None or value > best
+    net.history.record(f"{key}_best", is_best)
+
+
+def _best_so_far(net, key, lower_is_better):
+    """The best value of ``key`` before the last epoch of the net's history.
+
+    The net keeps the best so far of each key, so that flagging an epoch does
+    not read all the epochs before it.
+    """
+    history = net.history
+    choose = min if lower_is_better else max
+    n_before = len(history) - 1
+    kept = getattr(net, "_best_scores", None)
+    if kept is None or kept[0] is not history:
+        kept = net._best_scores = (history, {})
+    cache = kept[1]
+    known = cache.get(key)
+    if known is not None and known[0] == n_before:
+        return known[1]
+    if known is not None and known[0] == n_before - 1:
+        # Known up to the epoch before the previous one: add the previous.
+        best = known[1]
+        previous = history[n_before - 1].get(key)
+        if previous is not None:
+            best = previous if best is None else choose(best, previous)
+    else:
+        values = [epoch[key] for epoch in history[:-1] if key in epoch]
+        best = choose(values) if values else None
+    cache[key] = (n_before, best)
+    return best

@@ -270,3 +270,19 @@ def test_an_optimizer_callable_must_return_an_optimizer():
     match = r"optimizer\(\.\.\.\) returned int, not a torch.optim.Optimizer"
     with pytest.raises(TypeError, match=match):
         net.initialize()
+
+
+def test_best_flags_are_those_of_all_the_epochs_before():
+    net = _net(train_split=predefined_split(_data(20)), max_epochs=6, lr=0.05)
+    net.fit(_data())
+    net.partial_fit(_data(), epochs=3)  # the same history goes on
+    keys = {"valid_loss_a": min, "valid_acc_b": max, "train_objective": min}
+    flagged = {key: 0 for key in keys}
+    for i, epoch in enumerate(net.history):
+        for key, choose in keys.items():
+            before = [e[key] for e in net.history[:i]]
+            best = not before or choose(before + [epoch[key]]) == epoch[key]
+            strictly = not before or epoch[key] not in before
+            assert epoch[f"{key}_best"] == (best and strictly), (i, key)
+            flagged[key] += epoch[f"{key}_best"]
+    assert flagged["valid_loss_a"] > 1 and flagged["train_objective"] > 1
