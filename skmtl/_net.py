@@ -466,10 +466,8 @@ class MultiTaskNet(NeuralNet):
         ``torch.autograd.grad(..., retain_graph=True)``, which leaves the
         parameters' ``.grad`` alone, but must not call ``backward`` on them.
         """
-        for _, callback in self.callbacks_:
-            hook = getattr(callback, "on_task_losses", None)
-            if hook is not None:
-                hook(self, task_losses=task_losses, batch=batch)
+        for callback in self._listeners("on_task_losses"):
+            callback.on_task_losses(self, task_losses=task_losses, batch=batch)
 
     def validation_step(self, batch, **fit_params):
         self._set_training(False)

@@ -70,10 +70,20 @@ class LossWeighting(Callback):
     def combine(self, task_losses, net, training):
         """The total loss of a batch, as reported in the history."""
         losses = task_losses.losses
-        weights = torch.as_tensor(
-            self.task_weights(net, training), dtype=losses.dtype, device=losses.device
-        )
-        return (weights * losses).sum()
+        weights = self._weights_like(self.task_weights(net, training), losses)
+        return torch.dot(weights, losses)
+
+    def _weights_like(self, weights, losses):
+        """Task weights as a tensor of the losses' dtype and device; fixed
+        weights, given as numbers, become one once, not at every batch."""
+        if torch.is_tensor(weights):
+            return weights.to(dtype=losses.dtype, device=losses.device)
+        key = (tuple(weights), losses.dtype, losses.device)
+        kept = getattr(self, "_weights_tensor", None)
+        if kept is None or kept[0] != key:
+            tensor = torch.tensor(key[0], dtype=losses.dtype, device=losses.device)
+            kept = self._weights_tensor = (key, tensor)
+        return kept[1]
 
     def backward(self, task_losses, net):
         """Fill the parameters' gradients for a training batch; return the loss."""
@@ -346,12 +356,10 @@ class RandomWeighting(_PerBatchWeights):
 
     def combine(self, task_losses, net, training):
         losses = task_losses.losses
-        weights = torch.as_tensor(
-            self.task_weights(net, training), dtype=losses.dtype, device=losses.device
-        )
+        weights = self._weights_like(self.task_weights(net, training), losses)
         if training:
             self._batch_weights.append(weights)
-        return (weights * losses).sum()
+        return torch.dot(weights, losses)
 
 
 class GradientAggregation(_PerBatchWeights):
