@@ -72,13 +72,15 @@ def task_names(y):
 def check_labels(y, estimator=None):
     """``y`` as a 1-D or 2-D ndarray, each task's labels in their own type.
 
-    scikit-learn's :func:`~sklearn.utils.check_array` gives a DataFrame one
-    dtype: an int column beside a float one, or any pandas nullable column
-    (``Int64``, ``boolean``), becomes float, and predictions would come back
-    as floats. Here each column of a DataFrame, and a Series, keeps its own
+    scikit-learn's :func:`~sklearn.utils.check_array` makes any pandas
+    nullable column (``Int64``, ``boolean``) float, and every other column
+    with it, so that predictions would come back as floats. Here each column
+    of a DataFrame, and a Series, keeps its own
     type: a nullable column without missing values becomes its numpy type
     (``Int64`` int64), one with missing values an object column of its labels
-    and ``pd.NA``; columns of different kinds stack into an object array.
+    and ``pd.NA``. Columns stack as :func:`stack_columns` does: numbers as
+    numpy promotes them (an int column beside a float one becomes float, as
+    in scikit-learn), other kinds that differ into an object array.
 
     Parameters
     ----------
@@ -594,8 +596,10 @@ def check_tasks_train(names, weights, validation_fraction):
 
 
 def stack_columns(columns):
-    """One 2-D array from per-task label columns, object dtype if their kinds differ."""
-    if len({c.dtype.kind for c in columns}) == 1:
+    """One 2-D array from per-task label columns: numbers (booleans, ints,
+    floats) stack as numpy promotes them, other kinds that differ as objects."""
+    kinds = {c.dtype.kind for c in columns}
+    if len(kinds) == 1 or kinds <= set("biuf"):
         return np.column_stack(columns)
     stacked = np.empty((len(columns[0]), len(columns)), dtype=object)
     for t, column in enumerate(columns):

@@ -758,15 +758,17 @@ def test_nullable_int_labels_predict_ints(two_tasks, missing_label):
     assert 0 <= task_scorer("item", missing_label=missing_label)(clf, X, Y) <= 1
 
 
-def test_dataframe_columns_keep_their_label_types(two_tasks):
+def test_nullable_int_labels_beside_strings_keep_their_types(two_tasks):
     X, _, item, group = two_tasks
-    # scikit-learn's check_array would make both columns float.
-    Y = pd.DataFrame({"item": item, "group": (group == "odd").astype(float)})
-    clf = _fast(max_epochs=1).fit(X, Y)
-    assert [c.dtype.kind for c in clf.classes_] == ["i", "f"]
+    # scikit-learn's check_array would make the Int64 column float.
+    item = pd.array(item, dtype="Int64")
+    item[::4] = pd.NA
+    Y = pd.DataFrame({"item": item, "group": group})
+    clf = _fast(max_epochs=1, missing_label=np.nan).fit(X, Y)
+    assert [c.dtype.kind for c in clf.classes_] == ["i", "U"]
     pred = clf.predict(X)
     assert all(isinstance(v, Integral) for v in pred[:, 0])
-    assert all(isinstance(v, float) for v in pred[:, 1])
+    assert 0 <= task_scorer("item", missing_label=np.nan)(clf, X, Y) <= 1
 
 
 def test_early_stopping_warns_of_few_validation_labels_per_class(two_tasks):
