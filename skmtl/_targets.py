@@ -6,10 +6,12 @@ import numpy as np
 from sklearn.utils._missing import is_pandas_na, is_scalar_nan
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import type_of_target
-from sklearn.utils.validation import _check_sample_weight
+from sklearn.utils.validation import _check_sample_weight, check_array
 
 __all__ = [
+    "check_labels",
     "check_missing_label",
+    "check_missing_marked",
     "check_task_names",
     "check_tasks_train",
     "class_weights",
@@ -17,9 +19,14 @@ __all__ = [
     "label_weights",
     "match_tasks",
     "missing_mask",
+    "scarce_validation_classes",
     "stack_columns",
     "task_names",
 ]
+
+# Fewer labelled validation rows than this in a class make the validation
+# accuracy, which picks the stopping epoch, too noisy to trust.
+MIN_VALIDATION_PER_CLASS = 5
 
 
 def task_names(y):
@@ -60,6 +67,138 @@ def task_names(y):
         return None
     check_task_names(names)
     return names
+
+
+def check_labels(y, estimator=None):
+    """``y`` as a 1-D or 2-D ndarray, each task's labels in their own type.
+
+    scikit-learn's :func:`~sklearn.utils.check_array` makes any pandas
+    nullable column (``Int64``, ``boolean``) float, and every other column
+    with it, so that predictions would come back as floats. Here each column
+    of a DataFrame, and a Series, keeps its own
+    type: a nullable column without missing values becomes its numpy type
+    (``Int64`` int64), one with missing values an object column of its labels
+    and ``pd.NA``. Columns stack as :func:`stack_columns` does: numbers as
+    numpy promotes them (an int column beside a float one becomes float, as
+    in scikit-learn), other kinds that differ into an object array.
+
+    Parameters
+    ----------
+    y : array-like of shape (n_samples,) or (n_samples, n_tasks)
+        Labels, one task per column.
+
+    estimator : estimator instance, default=None
+        Named in the error messages.
+
+    Returns
+    -------
+    y : ndarray of shape (n_samples,) or (n_samples, n_tasks)
+        The labels. NaN is let through, to be matched by ``missing_label``
+        (:func:`check_missing_marked`); infinity is refused.
+    """
+    if hasattr(y, "columns") and y.shape[1] > 0:
+        y = stack_columns([_column_labels(y.iloc[:, j]) for j in range(y.shape[1])])
+    elif hasattr(y, "dtype") and hasattr(y, "to_numpy"):
+        y = _column_labels(y)
+    return check_array(
+        y,
+        ensure_2d=False,
+        dtype=None,
+        ensure_all_finite="allow-nan",
+        input_name="y",
+        estimator=estimator,
+    )
+
+
+def _column_labels(series):
+    """One pandas column of labels as an ndarray of its own label type."""
+    dtype = series.dtype
+    if isinstance(dtype, np.dtype):
+        return series.to_numpy()
+    # An extension type: nullable numbers and booleans, strings, categories.
+    if not series.isna().any():
+        numpy_dtype = getattr(dtype, "numpy_dtype", None)
+        return series.to_numpy(dtype=numpy_dtype)
+    return series.to_numpy(dtype=object)
+
+
+def check_missing_marked(Y, names, missing_label):
+    """Check that every NaN, None or pandas NA label is a marked missing label.
+
+    Parameters
+    ----------
+    Y : ndarray of shape (n_samples, n_tasks)
+        Labels, one task per column.
+
+    names : list of str
+        Task names, for the error message.
+
+    missing_label : scalar or None
+        The marker, checked by :func:`check_missing_label`.
+
+    Raises
+    ------
+    ValueError
+        If a task has NaN, None or pandas NA labels that ``missing_label``
+        does not match, naming the task, its column and how to mark them.
+    """
+    if _is_na(missing_label):
+        return
+    for t, (name, column) in enumerate(zip(names, Y.T)):
+        blank = missing_mask(column, np.nan)
+        if not blank.any():
+            continue
+        found = sorted({_na_name(v) for v in column[blank]})
+        if missing_label is None:
+            because = "missing_label=None (the default) means that no label is missing"
+        else:
+            because = f"missing_label={missing_label!r} does not match them"
+        raise ValueError(
+            f"y has {blank.sum()} missing labels ({', '.join(found)}) in task "
+            f"{name!r} (column {t} of y), but {because}. Set missing_label=np.nan "
+            "to treat NaN, None and pd.NA labels as missing: a row then trains "
+            "only the tasks it has labels for. Or drop those rows."
+        )
+
+
+def _is_na(value):
+    """Whether a missing-label marker is NaN or pandas' NA, which match alike."""
+    return is_scalar_nan(value) or is_pandas_na(value)
+
+
+def _na_name(value):
+    return "None" if value is None else "pd.NA" if is_pandas_na(value) else "NaN"
+
+
+def scarce_validation_classes(names, classes, codes):
+    """The tasks whose validation rows leave a class with few labelled rows.
+
+    Parameters
+    ----------
+    names : list of str
+        Task names.
+
+    classes : list of ndarray
+        The classes of each task.
+
+    codes : ndarray of shape (n_valid, n_tasks)
+        The validation rows' class indices, -1 where missing.
+
+    Returns
+    -------
+    scarce : list of (str, object, int)
+        For each task with a class of fewer than ``MIN_VALIDATION_PER_CLASS``
+        labelled validation rows: its name, its rarest class and that class's
+        count.
+    """
+    scarce = []
+    for name, task_classes, task_codes in zip(names, classes, codes.T):
+        counts = np.bincount(task_codes[task_codes >= 0], minlength=len(task_classes))
+        rarest = int(counts.argmin())
+        if counts[rarest] < MIN_VALIDATION_PER_CLASS:
+            label = task_classes[[rarest]].tolist()[0]  # a plain int or str
+            scarce.append((name, label, int(counts[rarest])))
+    return scarce
 
 
 def check_task_names(names):
@@ -131,8 +270,9 @@ def check_missing_label(missing_label):
 def missing_mask(column, missing_label):
     """Where a column of labels holds the missing-label marker.
 
-    ``None`` marks nothing; a NaN marker matches NaN, None and pandas' NA; any
-    other marker matches the labels equal to it.
+    ``None`` marks nothing; a NaN or pandas' NA marker matches NaN, None and
+    pandas' NA (as scikit-learn's imputers take either for pandas' nullable
+    types); any other marker matches the labels equal to it.
 
     Parameters
     ----------
@@ -150,7 +290,7 @@ def missing_mask(column, missing_label):
     check_missing_label(missing_label)
     if missing_label is None:
         return np.zeros(len(column), dtype=bool)
-    if is_scalar_nan(missing_label):
+    if _is_na(missing_label):
         if column.dtype.kind == "f":
             return np.isnan(column)
         if column.dtype == object:
@@ -192,10 +332,12 @@ def encode_targets(Y, names, missing_label=None, classes=None):
     Raises
     ------
     ValueError
-        If ``missing_label`` is not a scalar, or a task has no labels, a single
-        class, labels that are not classes, or labels outside ``classes``.
+        If ``missing_label`` is not a scalar, or a task has NaN, None or NA
+        labels that it does not mark, no labels, a single class, labels that
+        are not classes, or labels outside ``classes``.
     """
     check_missing_label(missing_label)
+    check_missing_marked(Y, names, missing_label)
     codes = np.full(Y.shape, -1, dtype=np.int64)
     found = []
     for t, (name, column) in enumerate(zip(names, Y.T)):
@@ -454,8 +596,10 @@ def check_tasks_train(names, weights, validation_fraction):
 
 
 def stack_columns(columns):
-    """One 2-D array from per-task label columns, object dtype if their kinds differ."""
-    if len({c.dtype.kind for c in columns}) == 1:
+    """One 2-D array from per-task label columns: numbers (booleans, ints,
+    floats) stack as numpy promotes them, other kinds that differ as objects."""
+    kinds = {c.dtype.kind for c in columns}
+    if len(kinds) == 1 or kinds <= set("biuf"):
         return np.column_stack(columns)
     stacked = np.empty((len(columns[0]), len(columns)), dtype=object)
     for t, column in enumerate(columns):

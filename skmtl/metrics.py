@@ -234,7 +234,11 @@ class _TaskView(ClassifierMixin, BaseEstimator):
         return self.estimator.classes_[self.task]
 
     def predict(self, X):
-        return self.estimator.predict(X)[:, self.task]
+        pred = self.estimator.predict(X)[:, self.task]
+        if pred.dtype == object:
+            # A column of a mixed-type prediction: ints or strings, as the classes.
+            pred = np.array(pred.tolist())
+        return pred
 
     def predict_proba(self, X):
         return self.estimator.predict_proba(X)[self.task]

@@ -1,6 +1,7 @@
 import copy
 import pickle
 import warnings
+from numbers import Integral
 
 import numpy as np
 import pandas as pd
@@ -689,11 +690,113 @@ def test_rows_missing_a_label_still_train_the_trunk(partial):
     assert not np.allclose(with_rows.predict_proba(X)[1], without.predict_proba(X)[1])
 
 
-def test_nan_labels_need_a_marker(data):
+@pytest.mark.parametrize(
+    "blank, missing_label, shown, because",
+    [
+        (
+            np.nan,
+            None,
+            "NaN",
+            r"missing_label=None \(the default\) means that no label is missing",
+        ),
+        (
+            None,
+            None,
+            "None",
+            r"missing_label=None \(the default\) means that no label is missing",
+        ),
+        (
+            pd.NA,
+            None,
+            "pd.NA",
+            r"missing_label=None \(the default\) means that no label is missing",
+        ),
+        (np.nan, "?", "NaN", r"missing_label='\?' does not match them"),
+    ],
+    ids=["NaN", "None", "pandas NA", "another marker"],
+)
+def test_unmarked_missing_labels_name_y_the_task_and_the_fix(
+    data, blank, missing_label, shown, because
+):
+    X, Y = data
+    # An object array keeps None as None; pandas may turn it into NaN.
+    Y = Y.to_numpy(dtype=object)
+    Y[::2, 1] = blank
+    pattern = (
+        rf"y has 120 missing labels \({shown}\) in task 'task_1' \(column 1 of "
+        rf"y\), but {because}\. Set missing_label=np\.nan"
+    )
+    with pytest.raises(ValueError, match=pattern):
+        _fast(missing_label=missing_label).fit(X, Y)
+
+
+def test_unmarked_nan_labels_of_a_dataframe_name_its_column(data):
     X, Y = data
     group = Y["group"].map({"even": 0.0, "odd": np.nan})
-    with pytest.raises(ValueError, match="contains NaN"):
+    with pytest.raises(ValueError, match=r"\(NaN\) in task 'group' \(column 1"):
         _fast().fit(X, Y.assign(group=group))
+
+
+def test_score_of_unmarked_nan_labels_is_an_error(data):
+    X, Y = data
+    clf = _fast(max_epochs=1).fit(X, Y)
+    group = Y["group"].where(np.arange(len(X)) % 2 == 0)
+    with pytest.raises(ValueError, match=r"y has 120 missing labels \(NaN\)"):
+        clf.score(X, Y.assign(group=group))
+
+
+@pytest.mark.parametrize("missing_label", [np.nan, pd.NA], ids=["NaN", "pandas NA"])
+def test_nullable_int_labels_predict_ints(two_tasks, missing_label):
+    X, _, item, group = two_tasks
+    # pandas' nullable ints: one task with NA, one without.
+    item = pd.array(item, dtype="Int64")
+    item[::4] = pd.NA
+    Y = pd.DataFrame({"item": item, "group": pd.array(group == "odd", dtype="Int64")})
+    clf = _fast(max_epochs=2, missing_label=missing_label).fit(X, Y)
+    pred = clf.predict(X)
+    assert pred.dtype == np.int64
+    assert [c.dtype for c in clf.classes_] == [np.int64, np.int64]
+    np.testing.assert_array_equal(clf.classes_[0], [0, 1, 2, 3])
+    assert 0 <= clf.score(X, Y) <= 1
+    assert 0 <= task_scorer("item", missing_label=missing_label)(clf, X, Y) <= 1
+
+
+def test_nullable_int_labels_beside_strings_keep_their_types(two_tasks):
+    X, _, item, group = two_tasks
+    # scikit-learn's check_array would make the Int64 column float.
+    item = pd.array(item, dtype="Int64")
+    item[::4] = pd.NA
+    Y = pd.DataFrame({"item": item, "group": group})
+    clf = _fast(max_epochs=1, missing_label=np.nan).fit(X, Y)
+    assert [c.dtype.kind for c in clf.classes_] == ["i", "U"]
+    pred = clf.predict(X)
+    assert all(isinstance(v, Integral) for v in pred[:, 0])
+    assert 0 <= task_scorer("item", missing_label=np.nan)(clf, X, Y) <= 1
+
+
+def test_early_stopping_warns_of_few_validation_labels_per_class(two_tasks):
+    X, _, item, _ = two_tasks
+    # A rare class, 1 row in 12: about 2 of the 24 validation rows.
+    rare = np.where(np.arange(len(X)) % 12 == 0, "rare", "common")
+    Y = pd.DataFrame({"item": item, "rare": rare})
+    clf = _fast(early_stopping=True, max_epochs=2)
+    with pytest.warns(UserWarning, match=r"early_stopping=True holds out 24 "):
+        clf.fit(X, Y)
+    with pytest.warns(UserWarning, match=r"task 'rare' has \d of class 'rare'"):
+        clf.fit(X, Y)
+
+
+def test_early_stopping_on_enough_validation_labels_does_not_warn(two_tasks):
+    X, _, item, group = two_tasks
+    clf = _fast(
+        early_stopping=True,
+        validation_fraction=0.5,
+        max_epochs=2,
+        n_iter_no_change=None,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        clf.fit(X, np.column_stack([item, group]))
 
 
 def test_a_task_with_no_label_in_a_training_fold_is_an_error(data):

@@ -4,11 +4,14 @@ import pytest
 from sklearn.utils.class_weight import compute_class_weight
 
 from skmtl._targets import (
+    check_labels,
     check_missing_label,
+    check_missing_marked,
     check_task_names,
     class_weights,
     encode_targets,
     missing_mask,
+    scarce_validation_classes,
     task_names,
 )
 
@@ -24,6 +27,12 @@ from skmtl._targets import (
             np.nan,
             [0, 1, 1, 1, 0],
         ),
+        (
+            np.array(["a", None, np.nan, pd.NA, "b"], dtype=object),
+            pd.NA,
+            [0, 1, 1, 1, 0],
+        ),
+        (np.array([1.0, np.nan]), pd.NA, [False, True]),
         (np.array([1, 2, 3]), np.nan, [False, False, False]),
         (np.array(["a", "b"]), -1, [False, False]),
         (np.array([1, -1]), None, [False, False]),
@@ -286,3 +295,56 @@ def test_class_weights_that_come_out_invalid_are_an_error(monkeypatch):
         "weights must be finite and >= 0",
     ):
         class_weights(None, [np.array(["a", "b"])], np.array([[0], [1]]), ["x"])
+
+
+def test_check_labels_keeps_each_columns_label_type():
+    Y = pd.DataFrame(
+        {
+            "full": pd.array([1, 2, 1], dtype="Int64"),
+            "holes": pd.array([1, pd.NA, 2], dtype="Int64"),
+            "int": [0, 1, 0],
+        }
+    )
+    labels = check_labels(Y)
+    assert labels.dtype == object
+    assert labels[1, 1] is pd.NA
+    assert check_labels(Y[["full", "int"]]).dtype == np.int64
+    assert check_labels(Y["full"]).dtype == np.int64
+    assert check_labels(np.array([0.0, np.nan])).dtype == np.float64
+
+
+def test_check_labels_refuses_infinity():
+    with pytest.raises(ValueError, match="Input y contains infinity"):
+        check_labels(np.array([0.0, np.inf]))
+
+
+@pytest.mark.parametrize("marker", [np.nan, pd.NA])
+def test_check_missing_marked_takes_nan_markers(marker):
+    check_missing_marked(np.array([["a"], [None]], dtype=object), ["t"], marker)
+
+
+@pytest.mark.parametrize(
+    "column, shown",
+    [
+        (np.array([0.0, np.nan, np.nan]), "2 missing labels (NaN)"),
+        (np.array(["a", None, pd.NA], dtype=object), "2 missing labels (None, pd.NA)"),
+    ],
+)
+def test_check_missing_marked_names_the_task_and_the_marker(column, shown):
+    Y = np.column_stack([np.zeros(3), column])
+    with pytest.raises(ValueError, match="missing_label=np.nan") as err:
+        check_missing_marked(Y, ["a", "b"], -1)
+    message = str(err.value)
+    assert f"y has {shown} in task 'b' (column 1 of y)" in message
+    assert "missing_label=-1 does not match them" in message
+
+
+def test_scarce_validation_classes():
+    classes = [np.array(["x", "y"]), np.array([0, 1])]
+    # Task 0: 5 and 6 rows; task 1: 9 and 1 (the other row's label is missing).
+    codes = np.array([[0] * 5 + [1] * 6, [0] * 9 + [1] + [-1]]).T
+    assert scarce_validation_classes(["a", "b"], classes, codes) == [("b", 1, 1)]
+    assert scarce_validation_classes(["a", "b"], classes, codes[:0]) == [
+        ("a", "x", 0),
+        ("b", 0, 0),
+    ]
