@@ -429,6 +429,11 @@ def class_weights(class_weight, classes, codes, names, sample_weight=None):
             )
     weights = []
     for t, (name, weight, task_classes) in enumerate(zip(names, per_task, classes)):
+        if weight is None:
+            # Every class weighs 1, as compute_class_weight(None) gives: without
+            # its per-call checks, which cost more than training with many tasks.
+            weights.append(np.ones(len(task_classes)))
+            continue
         labelled = codes[:, t] >= 0
         if isinstance(weight, dict):
             _check_class_weight_dict(weight, name)
@@ -494,7 +499,9 @@ def _natural_labels(labels, name):
         if len({isinstance(label, str) for label in labels}) > 1:
             raise ValueError(f"Task {name!r} mixes string and numeric labels.")
         labels = np.array(labels.tolist())
-    if labels.size == 0:
+    if labels.size == 0 or labels.dtype.kind in "biuUS":
+        # Integers, booleans and strings are classes: type_of_target's checks,
+        # a few ms a task, are for floats (and objects, turned into one of these).
         return labels
     kind = type_of_target(labels)
     if kind not in ("binary", "multiclass"):
