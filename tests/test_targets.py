@@ -294,7 +294,7 @@ def test_class_weights_that_come_out_invalid_are_an_error(monkeypatch):
         match="class_weight of task 'x' gives class 'b' the weight inf; class "
         "weights must be finite and >= 0",
     ):
-        class_weights(None, [np.array(["a", "b"])], np.array([[0], [1]]), ["x"])
+        class_weights("balanced", [np.array(["a", "b"])], np.array([[0], [1]]), ["x"])
 
 
 def test_check_labels_keeps_each_columns_label_type():
