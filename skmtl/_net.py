@@ -255,6 +255,13 @@ class MultiTaskNet(NeuralNet):
                 self.setup_loss_weighting()
         return self
 
+    def forward(self, X, training=False, device="cpu"):
+        """The module's logits of every task for all of ``X``, batch by batch,
+        as skorch's ``forward`` gives a multi-output module's: a tuple, one
+        tensor per task, on ``device``."""
+        batches = [TaskLogits.of(y) for y in self.forward_iter(X, training, device)]
+        return tuple(map(torch.cat, zip(*batches)))
+
     def get_split_datasets(self, X, y=None, **fit_params):
         train, valid = super().get_split_datasets(X, y, **fit_params)
         self._mean_weights = {
@@ -338,7 +345,7 @@ class MultiTaskNet(NeuralNet):
         """
         labels, weights = self._labels_and_weights(y_true)
         n_rows = len(labels)
-        groups = TaskLogits(y_pred).groups
+        groups = TaskLogits.of(y_pred).groups
         sums = []
         for tasks, logits in groups:
             columns = _columns(tasks)
@@ -373,10 +380,7 @@ class MultiTaskNet(NeuralNet):
         with torch.autocast(device_type, dtype=_AUTOCAST_DTYPES[self.mixed_precision]):
             logits = super().infer(x, **fit_params)
         dtype = next(self.module_.parameters()).dtype
-        groups = TaskLogits(logits).groups
-        return TaskLogits.from_groups(
-            [(tasks, z.to(dtype)) for tasks, z in groups], len(logits)
-        )
+        return TaskLogits.of(logits).to(dtype)
 
     def notify(self, method_name, **cb_kwargs):
         """Call ``method_name`` on the net and on the callbacks that define it,
@@ -559,7 +563,7 @@ class MultiTaskNet(NeuralNet):
         """Keep a batch's per-task scores on the device, in one tensor, until
         the end of the pass."""
         labels, weights = self._labels_and_weights(y_true)
-        groups = TaskLogits(y_pred).groups
+        groups = TaskLogits.of(y_pred).groups
         # A missing label, -1, is never the predicted class.
         hits = _in_task_order(
             [

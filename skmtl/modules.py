@@ -1,6 +1,7 @@
 """Torch modules for hard parameter sharing: trunks, heads and what joins them."""
 
 import math
+from collections.abc import Sequence
 from numbers import Integral, Real
 
 import torch
@@ -526,19 +527,20 @@ class StackedLinear(nn.Module):
         )
 
 
-class TaskLogits(tuple):
-    """Each task's logits, a tuple of ``(n, n_classes[t])`` tensors, that also
-    holds them grouped by number of classes.
+class TaskLogits(Sequence):
+    """Each task's logits, a sequence of ``(n, n_classes[t])`` tensors, held
+    grouped by number of classes.
 
     Losses and scores are computed a group at a time, over the ``(n,
     n_tasks_in_group, k)`` logits of its tasks: no Python loop over the tasks.
-    A tuple of per-task logits from any module becomes one with
-    ``TaskLogits(logits)``, its groups stacked when first asked for.
+    A task's own logits, ``logits[t]``, are a view of its group's, made when
+    first asked for, so that many tasks cost no per-task tensor a batch.
 
     Parameters
     ----------
     logits : iterable of torch.Tensor
-        Each task's logits.
+        Each task's logits, such as the tuple a module of your own returns;
+        the groups are stacked from them when first asked for.
 
     Attributes
     ----------
@@ -547,32 +549,57 @@ class TaskLogits(tuple):
         logits, of shape ``(n, n_tasks_in_group, k)``.
     """
 
-    def __new__(cls, logits=()):
-        if isinstance(logits, TaskLogits):
-            return logits
-        self = super().__new__(cls, logits)
+    def __init__(self, logits=()):
+        self._tasks = list(logits)
         self._groups = None
-        return self
+        self._where = None
+
+    @classmethod
+    def of(cls, logits):
+        """``logits`` as a :class:`TaskLogits`: itself if it is one."""
+        return logits if isinstance(logits, cls) else cls(logits)
 
     @classmethod
     def from_groups(cls, groups, n_tasks):
         """The logits of ``n_tasks`` tasks from their groups."""
-        per_task = [None] * n_tasks
-        for tasks, logits in groups:
-            for t, task_logits in zip(tasks, logits.unbind(1)):
-                per_task[t] = task_logits
-        self = cls(per_task)
+        self = cls()
+        self._tasks = [None] * n_tasks
         self._groups = list(groups)
+        self._where = {
+            t: (g, i) for g, (tasks, _) in enumerate(groups) for i, t in enumerate(tasks)
+        }
         return self
+
+    def __len__(self):
+        return len(self._tasks)
+
+    def __getitem__(self, task):
+        if isinstance(task, slice):
+            return tuple(self[t] for t in range(len(self))[task])
+        logits = self._tasks[task]  # IndexError past the end, as a tuple
+        if logits is None:
+            task = range(len(self))[task]
+            g, i = self._where[task]
+            logits = self._tasks[task] = self._groups[g][1][:, i]
+        return logits
 
     @property
     def groups(self):
         if self._groups is None:
             tasks_by_size = {}
-            for t, logits in enumerate(self):
+            for t, logits in enumerate(self._tasks):
                 tasks_by_size.setdefault(logits.shape[-1], []).append(t)
             self._groups = [
-                (tuple(tasks), torch.stack([self[t] for t in tasks], 1))
+                (tuple(tasks), torch.stack([self._tasks[t] for t in tasks], 1))
                 for tasks in tasks_by_size.values()
             ]
         return self._groups
+
+    def to(self, *args, **kwargs):
+        """The logits moved or cast, as :meth:`torch.Tensor.to` takes."""
+        return TaskLogits.from_groups(
+            [(tasks, z.to(*args, **kwargs)) for tasks, z in self.groups], len(self)
+        )
+
+    def __repr__(self):
+        return f"TaskLogits({tuple(self)!r})"

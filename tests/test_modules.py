@@ -133,7 +133,8 @@ def test_task_heads_are_separate_heads_computed_together(hidden_units):
 
 def test_task_logits_group_any_tuple_of_logits():
     logits = TaskLogits((torch.zeros(4, 3), torch.ones(4, 2), torch.full((4, 3), 2.0)))
-    assert TaskLogits(logits) is logits
+    assert TaskLogits.of(logits) is logits
+    assert len(logits) == 3 and logits[-1] is logits[2] and len(logits[1:]) == 2
     (first, together), (second, alone) = logits.groups
     assert (first, second) == ((0, 2), (1,))
     assert together.shape == (4, 2, 3) and alone.shape == (4, 1, 2)
@@ -284,3 +285,17 @@ def test_cnn_batch_norm_normalises_the_pooled_maps():
     # Batch statistics of the 13x13 pooled maps: mean 0, variance 1 per channel.
     torch.testing.assert_close(out.mean((0, 2, 3)), torch.zeros(4), atol=1e-5, rtol=0)
     assert out.shape == (5, 4, 13, 13)
+
+
+def test_task_logits_from_groups_are_views_made_when_asked_for():
+    together = torch.arange(24.0).view(4, 2, 3)
+    alone = torch.zeros(4, 1, 2)
+    logits = TaskLogits.from_groups([((0, 2), together), ((1,), alone)], 3)
+    assert logits._tasks == [None, None, None]  # no per-task tensor yet
+    assert torch.equal(logits[2], together[:, 1])
+    assert logits[2].data_ptr() == together[:, 1].data_ptr()  # a view
+    assert [z.shape for z in logits] == [(4, 3), (4, 2), (4, 3)]
+    moved = logits.to(torch.float64)
+    assert moved[0].dtype == torch.float64 and torch.equal(moved[2], logits[2].double())
+    with pytest.raises(IndexError):
+        logits[3]
