@@ -566,7 +566,9 @@ class TaskLogits(Sequence):
         self._tasks = [None] * n_tasks
         self._groups = list(groups)
         self._where = {
-            t: (g, i) for g, (tasks, _) in enumerate(groups) for i, t in enumerate(tasks)
+            t: (g, i)
+            for g, (tasks, _) in enumerate(self._groups)
+            for i, t in enumerate(tasks)
         }
         return self
 
