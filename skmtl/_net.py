@@ -564,22 +564,23 @@ class MultiTaskNet(NeuralNet):
         the end of the pass."""
         labels, weights = self._labels_and_weights(y_true)
         groups = TaskLogits.of(y_pred).groups
+        means = task_losses.means.detach()
+        dtype = means.dtype
         # A missing label, -1, is never the predicted class.
         hits = _in_task_order(
             [
-                (logits.argmax(-1) == labels[:, _columns(tasks)]).sum(0)
+                (logits.argmax(-1) == labels[:, _columns(tasks)]).sum(0, dtype=dtype)
                 for tasks, logits in groups
             ],
             groups,
         )
-        means = task_losses.means.detach()
         scores = torch.cat(
             [
                 means,
-                weights.sum(0).to(means),
-                hits.to(means),
-                (labels >= 0).sum(0).to(means),
-                loss.detach().reshape(1).to(means),
+                weights.sum(0, dtype=dtype),
+                hits,
+                (labels >= 0).sum(0, dtype=dtype),
+                loss.detach().reshape(1).to(dtype),
             ]
         )
         batch = self.history[-1]["batches"][-1]
