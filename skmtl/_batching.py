@@ -10,7 +10,7 @@ import weakref
 import numpy as np
 import torch
 from sklearn.model_selection import train_test_split
-from torch.utils.data import DataLoader, Dataset, IterableDataset, default_collate
+from torch.utils.data import DataLoader, Dataset, IterableDataset
 
 __all__ = [
     "TensorBatchIterator",
@@ -69,7 +69,8 @@ class TensorBatchIterator:
     epoch for small inputs such as 28x28 images. An array, such as a
     :class:`numpy.memmap`, is read one batch of rows at a time and never copied
     whole. When they sit in a torch dataset, a :class:`~torch.utils.data.DataLoader`
-    reads the same batches.
+    reads the same batches, one call to the dataset's ``__getitems__`` per
+    batch where it has one, and stacks each batch's rows at once.
 
     A batch on the host bound for a CUDA device is pinned and copied without
     blocking, so that the host prepares the next batch while the device
@@ -86,8 +87,9 @@ class TensorBatchIterator:
         dataset whose items are 1-D rows of features; ``y``, a tensor, a dict
         of tensors or ``None``, where ``X`` is (on its device, or on the host
         for an array or a dataset); and optionally ``rows``, the rows of ``X``
-        that it holds, in order (all of them if missing). Its items must be
-        ``(row, target)`` pairs when ``X`` is a torch dataset.
+        that it holds, in order (all of them if missing). A torch dataset
+        ``X`` is read a batch at a time, through its ``__getitems__`` where it
+        has one (torch's batched fetch), and its rows stacked.
 
     batch_size : int, default=128
         Number of rows per batch; the last batch may be smaller.
@@ -225,12 +227,15 @@ class TensorBatchIterator:
         # One loader for every epoch, so that persistent workers persist; its
         # batches are drawn afresh at each iteration.
         if self._loader is None:
-            # A generator of its own: the loader draws a seed for its workers
-            # from it, which would otherwise move torch's global random state.
+            # Each of the loader's items is a whole batch, read in one call
+            # (see _DatasetBatches); a generator of its own: the loader draws a
+            # seed for its workers from it, which would otherwise move torch's
+            # global random state.
             self._loader = DataLoader(
-                self.dataset,
-                batch_sampler=_Batches(self),
-                collate_fn=_collate,
+                _DatasetBatches(self.X, self.y, self.rows),
+                batch_size=None,
+                sampler=_Batches(self),
+                collate_fn=_as_is,
                 generator=torch.Generator(),
                 num_workers=self.num_workers,
                 pin_memory=self.pin_memory,
@@ -258,8 +263,8 @@ class TensorBatchIterator:
 
 
 class _Batches:
-    """The positions of an iterator's batches, as lists: a batch sampler that
-    draws a new order, if shuffled, at each iteration."""
+    """The positions of an iterator's batches, as ndarrays: a sampler of whole
+    batches that draws a new order, if shuffled, at each iteration."""
 
     def __init__(self, iterator):
         # A weak reference: a cycle iterator -> loader -> sampler -> iterator
@@ -269,10 +274,54 @@ class _Batches:
 
     def __iter__(self):
         for p in self._iterator()._positions():
-            yield list(range(p.start, p.stop)) if isinstance(p, slice) else p.tolist()
+            yield np.arange(p.start, p.stop) if isinstance(p, slice) else p.numpy()
 
     def __len__(self):
         return len(self._iterator())
+
+
+class _DatasetBatches(Dataset):
+    """A torch dataset's rows and their targets, a batch per item: item
+    ``positions`` is the batch of those positions' rows, stacked, and targets.
+
+    One call per batch, in the loader's worker when it has workers: the rows
+    are read in one batched read where the dataset allows it (see
+    :func:`read_items`), and the targets taken with one indexing operation.
+    """
+
+    def __init__(self, X, y, rows):
+        self.X = X
+        self.y = y
+        self.rows = rows
+
+    def __getitem__(self, positions):
+        index = positions if self.rows is None else self.rows[positions]
+        return read_batch(self.X, index.tolist()), _take(
+            self.y, torch.from_numpy(positions)
+        )
+
+
+def read_items(dataset, indices):
+    """The items of a torch dataset at ``indices``, as a list: one call to its
+    ``__getitems__`` (torch's batched fetch) where it has one, else one call to
+    ``__getitem__`` per item."""
+    getitems = getattr(dataset, "__getitems__", None)
+    if not getitems:
+        return [dataset[i] for i in indices]
+    items = getitems(indices)
+    if len(items) != len(indices):
+        raise ValueError(
+            f"The __getitems__ of the Dataset X returned {len(items)} items for "
+            f"{len(indices)} indices."
+        )
+    return items
+
+
+def read_batch(dataset, indices):
+    """The rows of a torch dataset at ``indices``, stacked into a 2-D tensor;
+    checked where the dataset checks them (its ``read_batch``)."""
+    read = getattr(dataset, "read_batch", None)
+    return read(indices) if read else torch.stack(read_items(dataset, indices))
 
 
 def keep_on_device(nbytes, device, free_bytes=None):
@@ -357,11 +406,9 @@ def _move(tensor, device):
     return tensor.to(device)
 
 
-def _collate(items):
-    """Stack a dataset's (row, target) items into a batch."""
-    rows, targets = zip(*items)
-    y = None if targets[0] is None else default_collate(list(targets))
-    return torch.stack(rows), y
+def _as_is(batch):
+    """The loader's batches are made whole by :class:`_DatasetBatches`."""
+    return batch
 
 
 def _take(y, rows):

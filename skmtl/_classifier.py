@@ -455,8 +455,10 @@ class MultiTaskClassifier(
             whole. A map-style :class:`torch.utils.data.Dataset` whose items
             are rows of features (1-D tensors or arrays of ``n_features``
             numbers; the labels are ``y``) is read a batch at a time through a
-            :class:`~torch.utils.data.DataLoader`, its items checked as they are
-            read. NaN and infinity are refused.
+            :class:`~torch.utils.data.DataLoader` (through its
+            ``__getitems__`` where it has one), each item checked when it is
+            first read, and each batch for NaN and infinity. NaN and infinity
+            are refused.
 
         y : array-like of shape (n_samples,) or (n_samples, n_tasks)
             Labels of any type, one task per column. A DataFrame's column names

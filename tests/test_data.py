@@ -14,10 +14,11 @@ import pandas as pd
 import pytest
 import torch
 from skorch.callbacks import Callback
-from torch.utils.data import Dataset, IterableDataset
+from torch.utils.data import DataLoader, Dataset, IterableDataset
 
 from skmtl import MultiTaskClassifier
 from skmtl import _batching as batching_module
+from skmtl._data import DatasetRows
 
 
 def _fast(**params):
@@ -252,6 +253,104 @@ def test_bad_items_are_named_as_they_are_read(images):
     ragged = _Rows(X, lambda row: row[:11] if row[0] < 0 else row)
     with pytest.raises(ValueError, match="Item 9 .* 11 features, but the first has 12"):
         _fast(max_epochs=1).fit(ragged, Y)
+
+
+class _Counted(_Rows):
+    """Rows that count their reads, per item and per call."""
+
+    def __init__(self, X, item=lambda row: row):
+        super().__init__(X, item)
+        self.reads = np.zeros(len(X), dtype=int)
+        self.calls = 0
+
+    def __getitem__(self, i):
+        self.reads[i] += 1
+        self.calls += 1
+        return super().__getitem__(i)
+
+
+class _Batched(_Counted):
+    """Counted rows with torch's batched fetch, ``__getitems__``."""
+
+    def __getitems__(self, indices):
+        self.reads[indices] += 1
+        self.calls += 1
+        return [self.item(row) for row in self.X[indices]]
+
+
+@pytest.mark.parametrize("Rows", [_Counted, _Batched])
+def test_each_item_is_read_once_per_epoch_and_checked_once(images, monkeypatch, Rows):
+    X, Y = images
+    X = X.astype(np.float32)
+    checks = np.zeros(len(X), dtype=int)
+    check_item = DatasetRows._check_item
+
+    def counted_check(self, item, index):
+        checks[index] += 1
+        return check_item(self, item, index)
+
+    monkeypatch.setattr(DatasetRows, "_check_item", counted_check)
+    dataset = Rows(X)
+    clf = _fast(validation_fraction=0.2).fit(dataset, Y)
+    # The first item is read once more, for the number of features.
+    np.testing.assert_array_equal(dataset.reads, 3 + (np.arange(len(X)) == 0))
+    np.testing.assert_array_equal(checks, 1)
+    # 240 training rows in 8 batches, 60 validation rows in 2, over 3 epochs.
+    assert dataset.calls == (1 + 3 * 10 if Rows is _Batched else len(X) * 3 + 1)
+    _assert_same_model(clf, _fast(validation_fraction=0.2).fit(X, Y), X)
+
+
+class _Drifting(_Counted):
+    """Rows of which item ``index`` becomes ``change(row)`` from its second read
+    on, as under a random transform."""
+
+    def __init__(self, X, index, change):
+        super().__init__(X)
+        self.index = index
+        self.change = change
+
+    def __getitem__(self, i):
+        row = super().__getitem__(i)
+        return self.change(row.copy()) if i == self.index and self.reads[i] > 1 else row
+
+
+def _nan(row):
+    row[0] = np.nan
+    return row
+
+
+def test_items_that_change_after_their_check_are_named(images):
+    X, Y = images
+    X = X.astype(np.float32)
+    # Finiteness is checked on every batch: a later epoch's too.
+    with pytest.raises(ValueError, match="NaN or infinity, in item 7 of the Dataset"):
+        _fast(max_epochs=2).fit(_Drifting(X, 7, _nan), Y)
+    # A row of another length no longer stacks: its batch is checked again.
+    shorter = _Drifting(X, 9, lambda row: row[:11])
+    with pytest.raises(ValueError, match="Item 9 .* 11 features, but the first has 12"):
+        _fast(max_epochs=2).fit(shorter, Y)
+
+
+def test_dataset_rows_follow_torchs_batched_fetch(images):
+    X, _ = images
+    X = X.astype(np.float32)
+    dataset = _Batched(X)
+    rows = DatasetRows(dataset, n_features=12)
+    loader = DataLoader(rows, batch_size=100)
+    assert torch.equal(torch.cat(list(loader)), torch.from_numpy(X))
+    assert dataset.calls == 3
+    assert torch.equal(rows[5], torch.from_numpy(X[5]))
+
+
+def test_getitems_must_return_an_item_per_index(images):
+    X, Y = images
+
+    class Short(_Rows):
+        def __getitems__(self, indices):
+            return [self.X[i] for i in indices[:-1]]
+
+    with pytest.raises(ValueError, match="returned 0 items for 1 indices"):
+        _fast(max_epochs=1).fit(Short(X.astype(np.float32)), Y)
 
 
 def test_a_dataset_at_predict_must_have_the_fitted_features(images):
