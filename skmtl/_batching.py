@@ -1,4 +1,5 @@
-"""Mini-batches read from whole arrays, tensors or datasets, delivered to a device.
+"""Mini-batches read from whole arrays, tensors, sparse matrices or datasets,
+delivered to a device.
 
 Data that fit on the device are copied there once and sliced; otherwise each
 batch is read where the data are (memory, a memory-mapped file, a dataset),
@@ -8,6 +9,7 @@ pinned and copied without blocking.
 import weakref
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from sklearn.model_selection import train_test_split
 from torch.utils.data import DataLoader, Dataset, IterableDataset
@@ -15,6 +17,7 @@ from torch.utils.data import DataLoader, Dataset, IterableDataset
 __all__ = [
     "TensorBatchIterator",
     "device_available",
+    "n_rows",
     "placement",
     "split_validation",
     "subset",
@@ -33,10 +36,10 @@ class RowDataset(Dataset):
 
     Parameters
     ----------
-    X : torch.Tensor, ndarray or torch Dataset
+    X : torch.Tensor, ndarray, scipy.sparse CSR matrix or array, or torch Dataset
         Every row. An ndarray, such as a :class:`numpy.memmap`, is read a batch
-        at a time, never copied whole; a dataset's items are 1-D rows of
-        features.
+        at a time, never copied whole; a sparse matrix is densified a batch at
+        a time; a dataset's items are 1-D rows of features.
 
     y : torch.Tensor, dict of torch.Tensor or None, default=None
         Targets of the selected rows, in their order, where ``X`` is: row ``i``
@@ -52,7 +55,7 @@ class RowDataset(Dataset):
         self.rows = rows
 
     def __len__(self):
-        return len(self.X) if self.rows is None else len(self.rows)
+        return n_rows(self.X) if self.rows is None else len(self.rows)
 
     def __getitem__(self, i):
         row = i if self.rows is None else int(self.rows[i])
@@ -155,11 +158,13 @@ class TensorBatchIterator:
         if not (
             torch.is_tensor(self.X)
             or isinstance(self.X, np.ndarray)
+            or _is_csr(self.X)
             or _is_dataset(self.X)
         ):
             raise TypeError(
-                "TensorBatchIterator needs a dataset holding a tensor, an ndarray "
-                f"or a torch Dataset; got X of type {type(self.X).__name__}."
+                "TensorBatchIterator needs a dataset holding a tensor, an "
+                "ndarray, a CSR sparse matrix or a torch Dataset; got X of type "
+                f"{type(self.X).__name__}."
             )
         self.batch_size = batch_size
         self.shuffle = shuffle
@@ -218,9 +223,14 @@ class TensorBatchIterator:
             index = positions.numpy() if torch.is_tensor(positions) else positions
             if self.rows is not None:
                 index = self.rows[index]
-            # One batch of rows: a view for a slice of a contiguous array,
-            # else a copy of the batch only.
-            batch = np.ascontiguousarray(self.X[index])
+            batch = self.X[index]
+            if sp.issparse(batch):
+                # Dense one batch at a time, never whole.
+                batch = batch.toarray()
+            else:
+                # One batch of rows: a view for a slice of a contiguous array,
+                # else a copy of the batch only.
+                batch = np.ascontiguousarray(batch)
             yield self._deliver(_host_tensor(batch), _take(self.y, positions))
 
     def _load(self):
@@ -385,6 +395,15 @@ def chunk_rows(X):
     return max(1, CHUNK_BYTES // row_bytes)
 
 
+def n_rows(X):
+    """The number of rows of ``X``, sparse (whose ``len`` is ambiguous) or not."""
+    return X.shape[0] if sp.issparse(X) else len(X)
+
+
+def _is_csr(X):
+    return sp.issparse(X) and X.format == "csr"
+
+
 def _is_dataset(X):
     return isinstance(X, Dataset) and not isinstance(X, IterableDataset)
 
@@ -423,8 +442,9 @@ def placement(X, rows, device, dtype):
     """Where training keeps ``rows`` of ``X``: the device, copied once, when
     they fit there (see :func:`keep_on_device`); ``None`` where they are, read
     a batch at a time."""
-    if _is_dataset(X):
-        # Read item by item, as a dataset that draws random transforms wants.
+    if _is_dataset(X) or sp.issparse(X):
+        # Read a batch at a time: a dataset may draw random transforms, and
+        # sparse rows are densified only a batch at a time.
         return None
     nbytes = len(rows) * X.shape[1] * storage_dtype(X.dtype, dtype).itemsize
     return device if keep_on_device(nbytes, device) else None

@@ -26,7 +26,7 @@ from sklearn.utils.validation import (
 from skorch.callbacks import LRScheduler
 from skorch.helper import predefined_split
 
-from ._batching import RowDataset, placement, split_validation, subset
+from ._batching import RowDataset, n_rows, placement, split_validation, subset
 from ._build import (
     AUGMENTATIONS,
     SCHEDULES,
@@ -435,6 +435,7 @@ class MultiTaskClassifier(
         tags.target_tags.single_output = True
         tags.target_tags.multi_output = True
         tags.classifier_tags.multi_label = True
+        tags.input_tags.sparse = True
         return tags
 
     def fit(self, X, y, sample_weight=None):
@@ -442,7 +443,8 @@ class MultiTaskClassifier(
 
         Parameters
         ----------
-        X : array-like, memmap or torch Dataset of shape (n_samples, n_features)
+        X : {array-like, sparse matrix, memmap, torch Dataset} of shape \
+                (n_samples, n_features)
             Features. An ndarray of uint8, int8, int16, int32, int64, float16,
             float32 or float64 is never copied whole, so that a
             :class:`numpy.memmap` larger than memory trains: it is checked a
@@ -452,9 +454,14 @@ class MultiTaskClassifier(
             on a device, as uint8, a quarter of float32's bytes, and train
             exactly as ``X.astype("float32")`` would (cast, not scaled). Other
             input, such as lists and DataFrames, is converted to ``dtype``
-            whole. A map-style :class:`torch.utils.data.Dataset` whose items
-            are rows of features (1-D tensors or arrays of ``n_features``
-            numbers; the labels are ``y``) is read a batch at a time through a
+            whole. A scipy.sparse matrix or array (CSR, CSC, ...; the output
+            of a :class:`~sklearn.compose.ColumnTransformer` with a large
+            one-hot block) stays sparse, in CSR form (other forms are converted
+            to it once), its stored values checked, and is densified one batch
+            at a time, never whole: it trains exactly as its dense array would.
+            A map-style :class:`torch.utils.data.Dataset` whose items are rows
+            of features (1-D tensors or arrays of ``n_features`` numbers; the
+            labels are ``y``) is read a batch at a time through a
             :class:`~torch.utils.data.DataLoader` (through its
             ``__getitems__`` where it has one), each item checked when it is
             first read, and each batch for NaN and infinity. NaN and infinity
@@ -658,7 +665,8 @@ class MultiTaskClassifier(
 
         Parameters
         ----------
-        X : array-like, memmap or torch Dataset of shape (n_samples, n_features)
+        X : {array-like, sparse matrix, memmap, torch Dataset} of shape \
+                (n_samples, n_features)
             Features, taken as ``fit`` takes them: no more than a batch of
             ``X`` is copied at a time.
 
@@ -678,7 +686,8 @@ class MultiTaskClassifier(
 
         Parameters
         ----------
-        X : array-like, memmap or torch Dataset of shape (n_samples, n_features)
+        X : {array-like, sparse matrix, memmap, torch Dataset} of shape \
+                (n_samples, n_features)
             Features, taken as ``fit`` takes them: no more than a batch of
             ``X`` is copied at a time.
 
@@ -706,8 +715,9 @@ class MultiTaskClassifier(
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Features.
+        X : {array-like, sparse matrix, memmap, torch Dataset} of shape \
+                (n_samples, n_features)
+            Features, taken as ``fit`` takes them.
 
         y : array-like of shape (n_samples,) or (n_samples, n_tasks)
             True labels; a DataFrame's columns are matched to the fitted tasks
@@ -761,7 +771,9 @@ class MultiTaskClassifier(
         for logits in self.net_.forward_iter(RowDataset(X)):
             parts = [transform(z) for z in logits]
             if out is None:
-                out = [np.empty((len(X), *p.shape[1:]), dtype=p.dtype) for p in parts]
+                out = [
+                    np.empty((n_rows(X), *p.shape[1:]), dtype=p.dtype) for p in parts
+                ]
             stop = start + len(parts[0])
             for array, part in zip(out, parts):
                 array[start:stop] = part

@@ -7,6 +7,7 @@ read.
 """
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from sklearn.utils.validation import _check_feature_names, check_array
 from torch.utils.data import Dataset, IterableDataset
@@ -39,7 +40,18 @@ def is_dataset(X):
 def feature_params(X, dtype):
     """The ``check_array`` parameters of ``X`` for a network of ``dtype``: no
     conversion, and no finiteness check (see :func:`check_finite`), for an
-    ndarray of a kept type; conversion for anything else (lists, DataFrames...)."""
+    ndarray of a kept type; conversion for anything else (lists, DataFrames...).
+
+    Sparse ``X`` stays sparse: CSR, the form whose rows slice, as it is, other
+    forms (CSC...) converted to it once, their values converted to ``dtype``
+    unless of a kept type, and checked by :func:`check_finite`."""
+    if sp.issparse(X):
+        kept = X.dtype in _KEPT_DTYPES
+        return {
+            "accept_sparse": "csr",
+            "dtype": None if kept else dtype,
+            "ensure_all_finite": False,
+        }
     if isinstance(X, np.ndarray) and X.dtype in _KEPT_DTYPES:
         return {"dtype": None, "ensure_all_finite": False}
     return {"dtype": dtype}
@@ -48,9 +60,12 @@ def feature_params(X, dtype):
 def check_finite(estimator, X, dtype):
     """Raise scikit-learn's ``ValueError`` if a float ``X`` holds NaN or
     infinity, or values that overflow ``dtype``, reading a chunk of rows at a
-    time."""
+    time; for sparse ``X``, its stored values."""
     if X.dtype.kind != "f":
         return
+    if sp.issparse(X):
+        # The stored values as a column: a view, checked in chunks as rows.
+        X = X.data.reshape(-1, 1)
     # A float64 array for a float32 network: its values must fit float32.
     cast = dtype if X.dtype.itemsize > np.dtype(dtype).itemsize else None
     step = chunk_rows(X)
