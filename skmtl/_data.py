@@ -166,10 +166,10 @@ class DatasetRows(Dataset):
         rows : torch.Tensor of shape (len(indices), n_features)
             The items, in the order of ``indices``.
         """
-        items = [
-            _as_tensor(item, index)
-            for item, index in zip(read_items(self.dataset, indices), indices)
-        ]
+        items = read_items(self.dataset, indices)
+        # A pass of type tests costs less than a call per item.
+        if not all(torch.is_tensor(item) for item in items):
+            items = [_as_tensor(item, index) for item, index in zip(items, indices)]
         unchecked = np.flatnonzero(~self._checked[indices])
         for j in unchecked:
             self._check_item(items[j], indices[j])
