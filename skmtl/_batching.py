@@ -1,4 +1,5 @@
-"""Mini-batches read from whole arrays, tensors or datasets, delivered to a device.
+"""Mini-batches read from whole arrays, tensors, sparse matrices or datasets,
+delivered to a device.
 
 Data that fit on the device are copied there once and sliced; otherwise each
 batch is read where the data are (memory, a memory-mapped file, a dataset),
@@ -8,13 +9,15 @@ pinned and copied without blocking.
 import weakref
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from sklearn.model_selection import train_test_split
-from torch.utils.data import DataLoader, Dataset, IterableDataset, default_collate
+from torch.utils.data import DataLoader, Dataset, IterableDataset
 
 __all__ = [
     "TensorBatchIterator",
     "device_available",
+    "n_rows",
     "placement",
     "split_validation",
     "subset",
@@ -26,6 +29,10 @@ DEVICE_DATA_FRACTION = 0.5
 # Whole-array passes (finiteness checks, copies to a device) read this many bytes
 # of rows at a time, so that they never hold more than that in extra copies.
 CHUNK_BYTES = 1 << 22
+# Batches are cut from reads of consecutive batches of about this many bytes
+# (as the network takes them): a few reads per epoch on small data, at most a
+# batch more than one batch's memory on large data.
+READ_BYTES = 1 << 20
 
 
 class RowDataset(Dataset):
@@ -33,10 +40,10 @@ class RowDataset(Dataset):
 
     Parameters
     ----------
-    X : torch.Tensor, ndarray or torch Dataset
+    X : torch.Tensor, ndarray, scipy.sparse CSR matrix or array, or torch Dataset
         Every row. An ndarray, such as a :class:`numpy.memmap`, is read a batch
-        at a time, never copied whole; a dataset's items are 1-D rows of
-        features.
+        at a time, never copied whole; a sparse matrix is densified a batch at
+        a time; a dataset's items are 1-D rows of features.
 
     y : torch.Tensor, dict of torch.Tensor or None, default=None
         Targets of the selected rows, in their order, where ``X`` is: row ``i``
@@ -52,7 +59,7 @@ class RowDataset(Dataset):
         self.rows = rows
 
     def __len__(self):
-        return len(self.X) if self.rows is None else len(self.rows)
+        return n_rows(self.X) if self.rows is None else len(self.rows)
 
     def __getitem__(self, i):
         row = i if self.rows is None else int(self.rows[i])
@@ -64,12 +71,14 @@ class TensorBatchIterator:
 
     A drop-in for :class:`torch.utils.data.DataLoader` as skorch's
     ``iterator_train`` / ``iterator_valid``. When the features sit in a tensor
-    or an array, a batch is one indexing operation instead of ``batch_size``
-    calls to ``__getitem__`` and a collation, which dominate the cost of an
-    epoch for small inputs such as 28x28 images. An array, such as a
-    :class:`numpy.memmap`, is read one batch of rows at a time and never copied
-    whole. When they sit in a torch dataset, a :class:`~torch.utils.data.DataLoader`
-    reads the same batches.
+    or an array, consecutive batches of about ``READ_BYTES`` (1 MB) are read
+    with one indexing operation and cut into views, instead of ``batch_size``
+    calls to ``__getitem__`` and a collation per batch, which dominate the cost
+    of an epoch for small inputs such as 28x28 images. An array, such as a
+    :class:`numpy.memmap`, is so never copied whole. When they sit in a torch
+    dataset, a :class:`~torch.utils.data.DataLoader` reads the same batches,
+    one call to the dataset's ``__getitems__`` per batch where it has one, and
+    stacks each batch's rows at once.
 
     A batch on the host bound for a CUDA device is pinned and copied without
     blocking, so that the host prepares the next batch while the device
@@ -86,8 +95,9 @@ class TensorBatchIterator:
         dataset whose items are 1-D rows of features; ``y``, a tensor, a dict
         of tensors or ``None``, where ``X`` is (on its device, or on the host
         for an array or a dataset); and optionally ``rows``, the rows of ``X``
-        that it holds, in order (all of them if missing). Its items must be
-        ``(row, target)`` pairs when ``X`` is a torch dataset.
+        that it holds, in order (all of them if missing). A torch dataset
+        ``X`` is read a batch at a time, through its ``__getitems__`` where it
+        has one (torch's batched fetch), and its rows stacked.
 
     batch_size : int, default=128
         Number of rows per batch; the last batch may be smaller.
@@ -153,11 +163,13 @@ class TensorBatchIterator:
         if not (
             torch.is_tensor(self.X)
             or isinstance(self.X, np.ndarray)
+            or _is_csr(self.X)
             or _is_dataset(self.X)
         ):
             raise TypeError(
-                "TensorBatchIterator needs a dataset holding a tensor, an ndarray "
-                f"or a torch Dataset; got X of type {type(self.X).__name__}."
+                "TensorBatchIterator needs a dataset holding a tensor, an "
+                "ndarray, a CSR sparse matrix or a torch Dataset; got X of type "
+                f"{type(self.X).__name__}."
             )
         self.batch_size = batch_size
         self.shuffle = shuffle
@@ -201,10 +213,10 @@ class TensorBatchIterator:
             yield slice(start, stop) if order is None else order[start:stop]
 
     def _chunks(self, row_bytes):
-        """Runs of consecutive batches that take about ``CHUNK_BYTES`` (at
+        """Runs of consecutive batches that take about ``READ_BYTES`` (at
         least one batch): each run's (start, stop) and its batches' bounds
         within it."""
-        limit = max(1, CHUNK_BYTES // max(1, row_bytes))
+        limit = max(1, READ_BYTES // max(1, row_bytes))
         run = []
         for start, stop in self._bounds():
             if run and stop - run[0][0] > limit:
@@ -234,7 +246,11 @@ class TensorBatchIterator:
             yield from self._read_array()
 
     def _row_bytes(self):
-        return self.X.dtype.itemsize * int(np.prod(self.X.shape[1:]))
+        """The bytes of a row as read, or as cast, whichever is wider."""
+        itemsize = self.X.dtype.itemsize
+        if self.dtype is not None:
+            itemsize = max(itemsize, self.dtype.itemsize)
+        return itemsize * int(np.prod(self.X.shape[1:]))
 
     def _slice_tensor(self):
         device = self.X.device
@@ -251,9 +267,14 @@ class TensorBatchIterator:
             index = positions.numpy() if torch.is_tensor(positions) else positions
             if self.rows is not None:
                 index = self.rows[index]
-            # Rows read together: a view for a slice of a contiguous array,
-            # else a copy of these rows only.
-            rows = np.ascontiguousarray(self.X[index])
+            rows = self.X[index]
+            if sp.issparse(rows):
+                # Dense a chunk of rows at a time, never whole.
+                rows = rows.toarray()
+            else:
+                # Rows read together: a view for a slice of a contiguous
+                # array, else a copy of these rows only.
+                rows = np.ascontiguousarray(rows)
             return self._deliver(_host_tensor(rows), _take(self.y, positions))
 
         yield from self._batches_from_chunks(read, self._row_bytes())
@@ -262,12 +283,15 @@ class TensorBatchIterator:
         # One loader for every epoch, so that persistent workers persist; its
         # batches are drawn afresh at each iteration.
         if self._loader is None:
-            # A generator of its own: the loader draws a seed for its workers
-            # from it, which would otherwise move torch's global random state.
+            # Each of the loader's items is a whole batch, read in one call
+            # (see _DatasetBatches); a generator of its own: the loader draws a
+            # seed for its workers from it, which would otherwise move torch's
+            # global random state.
             self._loader = DataLoader(
-                self.dataset,
-                batch_sampler=_Batches(self),
-                collate_fn=_collate,
+                _DatasetBatches(self.X, self.y, self.rows),
+                batch_size=None,
+                sampler=_Batches(self),
+                collate_fn=_as_is,
                 generator=torch.Generator(),
                 num_workers=self.num_workers,
                 pin_memory=self.pin_memory,
@@ -295,8 +319,8 @@ class TensorBatchIterator:
 
 
 class _Batches:
-    """The positions of an iterator's batches, as lists: a batch sampler that
-    draws a new order, if shuffled, at each iteration."""
+    """The positions of an iterator's batches, as ndarrays: a sampler of whole
+    batches that draws a new order, if shuffled, at each iteration."""
 
     def __init__(self, iterator):
         # A weak reference: a cycle iterator -> loader -> sampler -> iterator
@@ -306,10 +330,54 @@ class _Batches:
 
     def __iter__(self):
         for p in self._iterator()._positions():
-            yield list(range(p.start, p.stop)) if isinstance(p, slice) else p.tolist()
+            yield np.arange(p.start, p.stop) if isinstance(p, slice) else p.numpy()
 
     def __len__(self):
         return len(self._iterator())
+
+
+class _DatasetBatches(Dataset):
+    """A torch dataset's rows and their targets, a batch per item: item
+    ``positions`` is the batch of those positions' rows, stacked, and targets.
+
+    One call per batch, in the loader's worker when it has workers: the rows
+    are read in one batched read where the dataset allows it (see
+    :func:`read_items`), and the targets taken with one indexing operation.
+    """
+
+    def __init__(self, X, y, rows):
+        self.X = X
+        self.y = y
+        self.rows = rows
+
+    def __getitem__(self, positions):
+        index = positions if self.rows is None else self.rows[positions]
+        return read_batch(self.X, index.tolist()), _take(
+            self.y, torch.from_numpy(positions)
+        )
+
+
+def read_items(dataset, indices):
+    """The items of a torch dataset at ``indices``, as a list: one call to its
+    ``__getitems__`` (torch's batched fetch) where it has one, else one call to
+    ``__getitem__`` per item."""
+    getitems = getattr(dataset, "__getitems__", None)
+    if not getitems:
+        return [dataset[i] for i in indices]
+    items = getitems(indices)
+    if len(items) != len(indices):
+        raise ValueError(
+            f"The __getitems__ of the Dataset X returned {len(items)} items for "
+            f"{len(indices)} indices."
+        )
+    return items
+
+
+def read_batch(dataset, indices):
+    """The rows of a torch dataset at ``indices``, stacked into a 2-D tensor;
+    checked where the dataset checks them (its ``read_batch``)."""
+    read = getattr(dataset, "read_batch", None)
+    return read(indices) if read else torch.stack(read_items(dataset, indices))
 
 
 def keep_on_device(nbytes, device, free_bytes=None):
@@ -373,6 +441,15 @@ def chunk_rows(X):
     return max(1, CHUNK_BYTES // row_bytes)
 
 
+def n_rows(X):
+    """The number of rows of ``X``, sparse (whose ``len`` is ambiguous) or not."""
+    return X.shape[0] if sp.issparse(X) else len(X)
+
+
+def _is_csr(X):
+    return sp.issparse(X) and X.format == "csr"
+
+
 def _is_dataset(X):
     return isinstance(X, Dataset) and not isinstance(X, IterableDataset)
 
@@ -394,11 +471,9 @@ def _move(tensor, device):
     return tensor.to(device)
 
 
-def _collate(items):
-    """Stack a dataset's (row, target) items into a batch."""
-    rows, targets = zip(*items)
-    y = None if targets[0] is None else default_collate(list(targets))
-    return torch.stack(rows), y
+def _as_is(batch):
+    """The loader's batches are made whole by :class:`_DatasetBatches`."""
+    return batch
 
 
 def _take(y, rows):
@@ -413,8 +488,9 @@ def placement(X, rows, device, dtype):
     """Where training keeps ``rows`` of ``X``: the device, copied once, when
     they fit there (see :func:`keep_on_device`); ``None`` where they are, read
     a batch at a time."""
-    if _is_dataset(X):
-        # Read item by item, as a dataset that draws random transforms wants.
+    if _is_dataset(X) or sp.issparse(X):
+        # Read a batch at a time: a dataset may draw random transforms, and
+        # sparse rows are densified only a batch at a time.
         return None
     nbytes = len(rows) * X.shape[1] * storage_dtype(X.dtype, dtype).itemsize
     return device if keep_on_device(nbytes, device) else None

@@ -24,7 +24,7 @@ from sklearn.utils.validation import (
 from skorch.callbacks import LRScheduler
 from skorch.helper import predefined_split
 
-from ._batching import RowDataset, placement, split_validation, subset
+from ._batching import RowDataset, n_rows, placement, split_validation, subset
 from ._build import (
     AUGMENTATIONS,
     SCHEDULES,
@@ -444,6 +444,7 @@ class MultiTaskClassifier(
         tags.target_tags.single_output = True
         tags.target_tags.multi_output = True
         tags.classifier_tags.multi_label = True
+        tags.input_tags.sparse = True
         return tags
 
     def fit(self, X, y, sample_weight=None):
@@ -451,7 +452,8 @@ class MultiTaskClassifier(
 
         Parameters
         ----------
-        X : array-like, memmap or torch Dataset of shape (n_samples, n_features)
+        X : {array-like, sparse matrix, memmap, torch Dataset} of shape \
+                (n_samples, n_features)
             Features. An ndarray of uint8, int8, int16, int32, int64, float16,
             float32 or float64 is never copied whole, so that a
             :class:`numpy.memmap` larger than memory trains: it is checked a
@@ -461,11 +463,18 @@ class MultiTaskClassifier(
             on a device, as uint8, a quarter of float32's bytes, and train
             exactly as ``X.astype("float32")`` would (cast, not scaled). Other
             input, such as lists and DataFrames, is converted to ``dtype``
-            whole. A map-style :class:`torch.utils.data.Dataset` whose items
-            are rows of features (1-D tensors or arrays of ``n_features``
-            numbers; the labels are ``y``) is read a batch at a time through a
-            :class:`~torch.utils.data.DataLoader`, its items checked as they are
-            read. NaN and infinity are refused.
+            whole. A scipy.sparse matrix or array (CSR, CSC, ...; the output
+            of a :class:`~sklearn.compose.ColumnTransformer` with a large
+            one-hot block) stays sparse, in CSR form (other forms are converted
+            to it once), its stored values checked, and is densified one batch
+            at a time, never whole: it trains exactly as its dense array would.
+            A map-style :class:`torch.utils.data.Dataset` whose items are rows
+            of features (1-D tensors or arrays of ``n_features`` numbers; the
+            labels are ``y``) is read a batch at a time through a
+            :class:`~torch.utils.data.DataLoader` (through its
+            ``__getitems__`` where it has one), each item checked when it is
+            first read, and each batch for NaN and infinity. NaN and infinity
+            are refused.
 
         y : array-like of shape (n_samples,) or (n_samples, n_tasks)
             Labels of any type, one task per column. A DataFrame's column names
@@ -686,7 +695,8 @@ class MultiTaskClassifier(
 
         Parameters
         ----------
-        X : array-like, memmap or torch Dataset of shape (n_samples, n_features)
+        X : {array-like, sparse matrix, memmap, torch Dataset} of shape \
+                (n_samples, n_features)
             Features, taken as ``fit`` takes them: no more than a batch of
             ``X`` is copied at a time.
 
@@ -706,7 +716,8 @@ class MultiTaskClassifier(
 
         Parameters
         ----------
-        X : array-like, memmap or torch Dataset of shape (n_samples, n_features)
+        X : {array-like, sparse matrix, memmap, torch Dataset} of shape \
+                (n_samples, n_features)
             Features, taken as ``fit`` takes them: no more than a batch of
             ``X`` is copied at a time.
 
@@ -734,8 +745,9 @@ class MultiTaskClassifier(
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Features.
+        X : {array-like, sparse matrix, memmap, torch Dataset} of shape \
+                (n_samples, n_features)
+            Features, taken as ``fit`` takes them.
 
         y : array-like of shape (n_samples,) or (n_samples, n_tasks)
             True labels; a DataFrame's columns are matched to the fitted tasks
@@ -784,7 +796,9 @@ class MultiTaskClassifier(
         for logits in self.net_.forward_iter(RowDataset(X)):
             parts = [transform(z) for z in logits]
             if out is None:
-                out = [np.empty((len(X), *p.shape[1:]), dtype=p.dtype) for p in parts]
+                out = [
+                    np.empty((n_rows(X), *p.shape[1:]), dtype=p.dtype) for p in parts
+                ]
             stop = start + len(parts[0])
             for array, part in zip(out, parts):
                 array[start:stop] = part

@@ -155,16 +155,59 @@ def test_workers_read_a_torch_dataset_into_the_same_batches():
         _assert_same_batches(batches, expected)
 
 
-def test_fit_reads_a_torch_dataset_with_workers():
-    X, _ = _rows_and_targets(n=24)
-    k = np.arange(24)
+@pytest.mark.parametrize(
+    "workers",
+    [
+        {"iterator_train__num_workers": 1},
+        {
+            "iterator_train__num_workers": 2,
+            "iterator_train__persistent_workers": True,
+            "iterator_valid__num_workers": 1,
+        },
+    ],
+    ids=["one", "two-persistent"],
+)
+def test_fit_with_workers_trains_the_model_of_the_main_process(workers):
+    X, _ = _rows_and_targets(n=48)
+    k = np.arange(48)
     Y = np.column_stack([k % 2, k % 3])
-    clf = MultiTaskClassifier(
-        max_epochs=1, batch_size=8, iterator_train__num_workers=1, random_state=0
-    )
+    params = {
+        "max_epochs": 2,
+        "batch_size": 8,
+        "validation_fraction": 0.25,
+        "random_state": 0,
+    }
     # The estimator reads a first item in the main process, to check it.
-    clf.fit(_Rows(X), Y)
-    assert clf.predict(X).shape == (24, 2)
+    by_workers = MultiTaskClassifier(**params, **workers).fit(_Rows(X), Y)
+    in_process = MultiTaskClassifier(**params).fit(_Rows(X), Y)
+    pairs = zip(
+        by_workers.net_.module_.parameters(), in_process.net_.module_.parameters()
+    )
+    assert all(torch.equal(a, b) for a, b in pairs)
+    assert np.array_equal(by_workers.predict(X), in_process.predict(X))
+
+
+class _BatchedRows(_Rows):
+    """Rows read a batch at a time, that count their batched reads."""
+
+    def __init__(self, X):
+        super().__init__(X)
+        self.batches = []
+
+    def __getitems__(self, indices):
+        self.batches.append(list(indices))
+        return [torch.from_numpy(row) for row in self.X[indices]]
+
+
+def test_batches_of_a_dataset_with_getitems_are_one_read_each():
+    X, y = _rows_and_targets()
+    rows = np.array([9, 0, 4, 2, 7, 1, 3, 10, 5])
+    selected = {key: value[:9] for key, value in y.items()}
+    dataset = _BatchedRows(X)
+    batches = _epoch(dataset, selected, rows)
+    _assert_same_batches(batches, _epoch(X, selected, rows))
+    # The dataset's own indices, in the order of the rows.
+    assert dataset.batches == [[9, 0, 4, 2], [7, 1, 3, 10, 5]]
 
 
 def test_in_order_batches_of_an_array_are_views_unless_it_is_read_only():

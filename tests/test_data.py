@@ -1,4 +1,5 @@
-"""Features beyond memory: uint8 images, memory-mapped arrays, torch datasets.
+"""Features beyond memory: uint8 images, memory-mapped arrays, sparse matrices,
+torch datasets.
 
 Each kind of input must train and predict exactly as the same values in an
 in-memory float array, without copying X whole. Exact float32 equality holds on
@@ -12,12 +13,17 @@ import tracemalloc
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 import torch
+from sklearn.compose import ColumnTransformer
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from skorch.callbacks import Callback
-from torch.utils.data import Dataset, IterableDataset
+from torch.utils.data import DataLoader, Dataset, IterableDataset
 
 from skmtl import MultiTaskClassifier
 from skmtl import _batching as batching_module
+from skmtl._data import DatasetRows
 
 
 def _fast(**params):
@@ -254,6 +260,104 @@ def test_bad_items_are_named_as_they_are_read(images):
         _fast(max_epochs=1).fit(ragged, Y)
 
 
+class _Counted(_Rows):
+    """Rows that count their reads, per item and per call."""
+
+    def __init__(self, X, item=lambda row: row):
+        super().__init__(X, item)
+        self.reads = np.zeros(len(X), dtype=int)
+        self.calls = 0
+
+    def __getitem__(self, i):
+        self.reads[i] += 1
+        self.calls += 1
+        return super().__getitem__(i)
+
+
+class _Batched(_Counted):
+    """Counted rows with torch's batched fetch, ``__getitems__``."""
+
+    def __getitems__(self, indices):
+        self.reads[indices] += 1
+        self.calls += 1
+        return [self.item(row) for row in self.X[indices]]
+
+
+@pytest.mark.parametrize("Rows", [_Counted, _Batched])
+def test_each_item_is_read_once_per_epoch_and_checked_once(images, monkeypatch, Rows):
+    X, Y = images
+    X = X.astype(np.float32)
+    checks = np.zeros(len(X), dtype=int)
+    check_item = DatasetRows._check_item
+
+    def counted_check(self, item, index):
+        checks[index] += 1
+        return check_item(self, item, index)
+
+    monkeypatch.setattr(DatasetRows, "_check_item", counted_check)
+    dataset = Rows(X)
+    clf = _fast(validation_fraction=0.2).fit(dataset, Y)
+    # The first item is read once more, for the number of features.
+    np.testing.assert_array_equal(dataset.reads, 3 + (np.arange(len(X)) == 0))
+    np.testing.assert_array_equal(checks, 1)
+    # 240 training rows in 8 batches, 60 validation rows in 2, over 3 epochs.
+    assert dataset.calls == (1 + 3 * 10 if Rows is _Batched else len(X) * 3 + 1)
+    _assert_same_model(clf, _fast(validation_fraction=0.2).fit(X, Y), X)
+
+
+class _Drifting(_Counted):
+    """Rows of which item ``index`` becomes ``change(row)`` from its second read
+    on, as under a random transform."""
+
+    def __init__(self, X, index, change):
+        super().__init__(X)
+        self.index = index
+        self.change = change
+
+    def __getitem__(self, i):
+        row = super().__getitem__(i)
+        return self.change(row.copy()) if i == self.index and self.reads[i] > 1 else row
+
+
+def _nan(row):
+    row[0] = np.nan
+    return row
+
+
+def test_items_that_change_after_their_check_are_named(images):
+    X, Y = images
+    X = X.astype(np.float32)
+    # Finiteness is checked on every batch: a later epoch's too.
+    with pytest.raises(ValueError, match="NaN or infinity, in item 7 of the Dataset"):
+        _fast(max_epochs=2).fit(_Drifting(X, 7, _nan), Y)
+    # A row of another length no longer stacks: its batch is checked again.
+    shorter = _Drifting(X, 9, lambda row: row[:11])
+    with pytest.raises(ValueError, match="Item 9 .* 11 features, but the first has 12"):
+        _fast(max_epochs=2).fit(shorter, Y)
+
+
+def test_dataset_rows_follow_torchs_batched_fetch(images):
+    X, _ = images
+    X = X.astype(np.float32)
+    dataset = _Batched(X)
+    rows = DatasetRows(dataset, n_features=12)
+    loader = DataLoader(rows, batch_size=100)
+    assert torch.equal(torch.cat(list(loader)), torch.from_numpy(X))
+    assert dataset.calls == 3
+    assert torch.equal(rows[5], torch.from_numpy(X[5]))
+
+
+def test_getitems_must_return_an_item_per_index(images):
+    X, Y = images
+
+    class Short(_Rows):
+        def __getitems__(self, indices):
+            return [self.X[i] for i in indices[:-1]]
+
+    with pytest.raises(ValueError, match="returned 0 items for 1 indices"):
+        _fast(max_epochs=1).fit(Short(X.astype(np.float32)), Y)
+
+
 def test_a_dataset_at_predict_must_have_the_fitted_features(images):
     X, Y = images
     clf = _fast(max_epochs=1).fit(X, Y)
@@ -265,6 +369,115 @@ def test_a_dataset_needs_y(images):
     X, _ = images
     with pytest.raises(ValueError, match="requires y to be passed"):
         _fast().fit(_Rows(X), None)
+
+
+# Sparse matrices
+
+
+@pytest.fixture(scope="module")
+def sparse_rows():
+    """Mostly zero rows, and two tasks that depend on them."""
+    rng = np.random.RandomState(0)
+    X = rng.uniform(size=(300, 40)) * (rng.uniform(size=(300, 40)) < 0.1)
+    Y = np.column_stack([X[:, :20].sum(axis=1) > 1, X[:, 20:].argmax(axis=1) % 3])
+    return X, Y
+
+
+@pytest.mark.parametrize(
+    ("to_sparse", "dtype"),
+    [
+        (sp.csr_matrix, "float32"),
+        (sp.csc_matrix, "float32"),
+        (sp.csr_array, "float64"),
+    ],
+    ids=["csr", "csc", "csr_array-float64"],
+)
+def test_sparse_X_trains_and_predicts_exactly_as_its_dense_array(
+    sparse_rows, to_sparse, dtype
+):
+    X, Y = sparse_rows
+    params = {"validation_fraction": 0.2, "dtype": dtype}
+    from_sparse = _fast(**params).fit(to_sparse(X), Y)
+    from_dense = _fast(**params).fit(X, Y)
+    _assert_same_model(from_sparse, from_dense, X)
+    for a, b in zip(
+        from_sparse.predict_proba(to_sparse(X)), from_dense.predict_proba(X)
+    ):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(
+        from_sparse.predict(to_sparse(X)), from_dense.predict(X)
+    )
+    assert from_sparse.score(to_sparse(X), Y) == from_dense.score(X, Y)
+
+
+def test_sparse_X_in_a_pipeline_of_one_hot_columns():
+    rng = np.random.RandomState(0)
+    frame = pd.DataFrame(
+        {
+            "city": rng.choice([f"c{i}" for i in range(30)], size=200),
+            "kind": rng.choice(["a", "b", "c", "d"], size=200),
+            "size": rng.normal(size=200),
+        }
+    )
+    Y = np.column_stack([frame["kind"] == "a", frame["size"] > 0])
+
+    def pipeline(sparse_threshold):
+        encode = ColumnTransformer(
+            [
+                ("one_hot", OneHotEncoder(), ["city", "kind"]),
+                ("scale", StandardScaler(), ["size"]),
+            ],
+            sparse_threshold=sparse_threshold,
+        )
+        return make_pipeline(encode, _fast()).fit(frame, Y)
+
+    # The transformer's default output for these columns is sparse.
+    sparse = pipeline(0.3)
+    assert sp.issparse(sparse[0].transform(frame))
+    dense = pipeline(0)
+    np.testing.assert_array_equal(sparse.predict(frame), dense.predict(frame))
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+def test_non_finite_values_in_sparse_X_are_refused(sparse_rows, value):
+    X, Y = sparse_rows
+    X = X.copy()
+    X[4, 2] = value
+    with pytest.raises(ValueError, match="Input X contains (NaN|infinity)"):
+        _fast().fit(sp.csr_matrix(X), Y)
+    clf = _fast(max_epochs=1).fit(X[5:], Y[5:])
+    with pytest.raises(ValueError, match="Input X contains (NaN|infinity)"):
+        clf.predict(sp.csc_matrix(X))
+
+
+def test_sparse_X_of_the_wrong_width_is_refused(sparse_rows):
+    X, Y = sparse_rows
+    clf = _fast(max_epochs=1).fit(sp.csr_matrix(X), Y)
+    with pytest.raises(ValueError, match="X has 39 features, but MultiTaskClassifier"):
+        clf.predict(sp.csr_matrix(X[:, 1:]))
+
+
+def test_fit_and_predict_on_sparse_X_never_densify_it_whole():
+    rng = np.random.RandomState(0)
+    X = sp.random(10_000, 1_000, density=0.01, format="csr", random_state=rng)
+    X = X.astype(np.float32)
+    Y = rng.randint(0, 2, size=(X.shape[0], 2))
+    clf = _fast(max_epochs=1, batch_size=200, validation_fraction=0.1)
+    clf.fit(X[:100], Y[:100]).predict(X[:10])
+    dense_bytes = X.shape[0] * X.shape[1] * 4
+    tracemalloc.start()
+    try:
+        clf.fit(X, Y)
+        fit_peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.reset_peak()
+        clf.predict_proba(X)
+        predict_peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    # A batch of dense rows takes 0.8 MB, the sparse matrix 1.2 MB; its dense
+    # copy would take 40 MB.
+    assert fit_peak < dense_bytes / 4
+    assert predict_peak < dense_bytes / 4
 
 
 # Where the data live
