@@ -134,12 +134,9 @@ def test_float64_X_for_a_float32_network_is_cast_a_batch_at_a_time(images):
     _assert_same_model(_fast().fit(X, Y), _fast().fit(X.astype(np.float32), Y), X)
 
 
-@pytest.mark.parametrize("dtype", [np.uint8, np.float32, np.float64])
-def test_fit_and_predict_on_a_memmap_never_copy_it_whole(tmp_path, dtype):
-    rng = np.random.RandomState(0)
-    X = _memmap(tmp_path, (rng.uniform(size=(10_000, 512)) * 255).astype(dtype))
-    Y = rng.randint(0, 2, size=(len(X), 2))
-    clf = _fast(max_epochs=1, batch_size=200, validation_fraction=0.1)
+def _peak_memory(clf, X, Y):
+    """The peak memory that Python allocates in ``clf.fit(X, Y)``, then in
+    ``clf.predict_proba(X)``."""
     # Once first: torch imports and sets up lazily, which tracemalloc would count.
     clf.fit(X[:100], Y[:100]).predict(X[:10])
     tracemalloc.start()
@@ -148,9 +145,18 @@ def test_fit_and_predict_on_a_memmap_never_copy_it_whole(tmp_path, dtype):
         fit_peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.reset_peak()
         clf.predict_proba(X)
-        predict_peak = tracemalloc.get_traced_memory()[1]
+        return fit_peak, tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32, np.float64])
+def test_fit_and_predict_on_a_memmap_never_copy_it_whole(tmp_path, dtype):
+    rng = np.random.RandomState(0)
+    X = _memmap(tmp_path, (rng.uniform(size=(10_000, 512)) * 255).astype(dtype))
+    Y = rng.randint(0, 2, size=(len(X), 2))
+    clf = _fast(max_epochs=1, batch_size=200, validation_fraction=0.1)
+    fit_peak, predict_peak = _peak_memory(clf, X, Y)
     # Labels, weights and outputs take about 1 MB; a batch of rows 0.1 to 0.8 MB;
     # a copy of X, or of its training rows, over half its size (float32 rows of
     # uint8 X four times).
@@ -463,17 +469,8 @@ def test_fit_and_predict_on_sparse_X_never_densify_it_whole():
     X = X.astype(np.float32)
     Y = rng.randint(0, 2, size=(X.shape[0], 2))
     clf = _fast(max_epochs=1, batch_size=200, validation_fraction=0.1)
-    clf.fit(X[:100], Y[:100]).predict(X[:10])
     dense_bytes = X.shape[0] * X.shape[1] * 4
-    tracemalloc.start()
-    try:
-        clf.fit(X, Y)
-        fit_peak = tracemalloc.get_traced_memory()[1]
-        tracemalloc.reset_peak()
-        clf.predict_proba(X)
-        predict_peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    fit_peak, predict_peak = _peak_memory(clf, X, Y)
     # A batch of dense rows takes 0.8 MB, the sparse matrix 1.2 MB; its dense
     # copy would take 40 MB.
     assert fit_peak < dense_bytes / 4

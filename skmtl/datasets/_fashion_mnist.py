@@ -7,10 +7,9 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from sklearn.utils import Bunch
 
 from .._optional import import_optional
-from ._base import get_data_home
+from ._base import get_data_home, loader_result
 
 ITEMS = [
     "T-shirt/top",
@@ -172,7 +171,8 @@ def load_fashion_mnist(
         raise ValueError(f"subset must be 'train', 'test' or 'all', got {subset!r}.")
     import_optional("torchvision", "load_fashion_mnist")
     if as_frame:
-        pd = import_optional("pandas", "load_fashion_mnist(as_frame=True)")
+        # Before reading anything: the error names the loader.
+        import_optional("pandas", "load_fashion_mnist(as_frame=True)")
     splits = ["train", "test"] if subset == "all" else [subset]
     with _raw_folder(get_data_home(data_home), download) as raw:
         images, items = zip(*[_read_split(raw, split) for split in splits], strict=True)
@@ -181,25 +181,13 @@ def load_fashion_mnist(
     data /= 255
     item = np.concatenate(items).astype(np.int64)
     target = np.column_stack([item, ITEM_TO_GROUP[item]])
-    frame = None
-    if as_frame:
-        # As scikit-learn's loaders: data and target are the frame's columns.
-        frame = pd.concat(
-            [
-                pd.DataFrame(data, columns=FEATURE_NAMES, copy=False),
-                pd.DataFrame(target, columns=TARGET_NAMES, copy=False),
-            ],
-            axis=1,
-        )
-        data, target = frame[FEATURE_NAMES], frame[TARGET_NAMES]
-    if return_X_y:
-        return data, target
-    return Bunch(
-        data=data,
-        target=target,
-        frame=frame,
-        feature_names=list(FEATURE_NAMES),
-        target_names=list(TARGET_NAMES),
+    return loader_result(
+        data,
+        target,
+        FEATURE_NAMES,
+        TARGET_NAMES,
+        as_frame=as_frame,
+        return_X_y=return_X_y,
         target_classes={"item": list(ITEMS), "group": list(GROUPS)},
         item_to_group=ITEM_TO_GROUP.copy(),
         DESCR=DESCR,

@@ -4,9 +4,9 @@ import csv
 from importlib import resources
 
 import numpy as np
-from sklearn.utils import Bunch
 
 from .._optional import import_optional
+from ._base import loader_result
 
 FEATURE_NAMES = [
     "bill_length_mm",
@@ -143,31 +143,20 @@ def load_penguins(*, return_X_y=False, as_frame=False):
     9
     """
     if as_frame:
-        pd = import_optional("pandas", "load_penguins(as_frame=True)")
+        # Before reading anything: the error names the loader.
+        import_optional("pandas", "load_penguins(as_frame=True)")
     data, target = _read()
     classes = {
         name: sorted({label for label in column if isinstance(label, str)})
         for name, column in zip(TARGET_NAMES, target.T)
     }
-    frame = None
-    if as_frame:
-        # As scikit-learn's loaders: data and target are the frame's columns.
-        frame = pd.concat(
-            [
-                pd.DataFrame(data, columns=FEATURE_NAMES),
-                pd.DataFrame(target, columns=TARGET_NAMES),
-            ],
-            axis=1,
-        )
-        data, target = frame[FEATURE_NAMES], frame[TARGET_NAMES]
-    if return_X_y:
-        return data, target
-    return Bunch(
-        data=data,
-        target=target,
-        frame=frame,
-        feature_names=list(FEATURE_NAMES),
-        target_names=list(TARGET_NAMES),
+    return loader_result(
+        data,
+        target,
+        FEATURE_NAMES,
+        TARGET_NAMES,
+        as_frame=as_frame,
+        return_X_y=return_X_y,
         target_classes=classes,
         DESCR=DESCR,
     )
