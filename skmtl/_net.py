@@ -1,5 +1,6 @@
 """The skorch side: a net trained on per-task losses, with per-task history."""
 
+import functools
 import math
 import warnings
 from typing import NamedTuple
@@ -113,8 +114,9 @@ class MultiTaskNet(NeuralNet):
         ``loss_weighting_``. ``None``: equal weights ``1 / n_tasks``.
 
     criterion : torch criterion class, default=torch.nn.CrossEntropyLoss
-        Loss of one task, called with that task's logits and labels; it must
-        return one loss per row (``criterion__reduction="none"``, the default).
+        Loss of a row of one task, called with the logits and labels of all the
+        tasks with one number of classes, their rows stacked; it must return
+        one loss per row (``criterion__reduction="none"``, the default).
 
     augment : callable, default=None
         Applied to the features of each training batch, as a tensor on the
@@ -716,10 +718,21 @@ def _in_task_order(parts, groups):
     """The groups' per-task values, one tensor per group, as one tensor in the
     order of the tasks."""
     joined = parts[0] if len(parts) == 1 else torch.cat(parts)
-    order = [t for tasks, _ in groups for t in tasks]
-    if order == sorted(order):
+    inverse = _inverse_order(tuple(tasks for tasks, _ in groups))
+    if inverse is None:
         return joined
-    return joined[torch.as_tensor(order, device=joined.device).argsort()]
+    return joined[torch.as_tensor(inverse, device=joined.device)]
+
+
+@functools.lru_cache(maxsize=64)
+def _inverse_order(groups):
+    """Where each task's value lies among the groups' values, joined; ``None``
+    when the groups hold the tasks in order. Cached: the groups of a net are
+    the same at every batch."""
+    order = [t for tasks in groups for t in tasks]
+    if order == sorted(order):
+        return None
+    return sorted(range(len(order)), key=order.__getitem__)
 
 
 def _record(net, key, value, lower_is_better=False):

@@ -301,8 +301,8 @@ class MultiTaskModule(nn.Module):
 
     Notes
     -----
-    ``forward`` returns a :class:`TaskLogits`, a tuple of logits, one ``(n,
-    n_classes[t])`` tensor per task.
+    ``forward`` returns a :class:`TaskLogits`, a sequence of logits, one
+    ``(n, n_classes[t])`` tensor per task.
     """
 
     def __init__(
@@ -420,10 +420,7 @@ class TaskHeads(nn.Module):
     ):
         super().__init__()
         n_classes = list(n_classes)
-        tasks_by_size = {}
-        for t, k in enumerate(n_classes):
-            tasks_by_size.setdefault(k, []).append(t)
-        self.groups = [tuple(tasks) for tasks in tasks_by_size.values()]
+        self.groups = _group_tasks(n_classes)
         # Built task by task, as separate heads were: the same initial
         # weights from the same seed.
         layers = [[] for _ in hidden_units]
@@ -478,6 +475,15 @@ class TaskHeads(nn.Module):
                 rows = hidden[:, list(tasks)]
             groups.append((tasks, output(rows)))
         return TaskLogits.from_groups(groups, len(self.n_classes))
+
+
+def _group_tasks(n_classes):
+    """The tasks with each number of classes, in the order the numbers first
+    appear: a list of tuples of task indices, each in order."""
+    tasks_by_size = {}
+    for t, k in enumerate(n_classes):
+        tasks_by_size.setdefault(k, []).append(t)
+    return [tuple(tasks) for tasks in tasks_by_size.values()]
 
 
 class StackedLinear(nn.Module):
@@ -588,12 +594,10 @@ class TaskLogits(Sequence):
     @property
     def groups(self):
         if self._groups is None:
-            tasks_by_size = {}
-            for t, logits in enumerate(self._tasks):
-                tasks_by_size.setdefault(logits.shape[-1], []).append(t)
+            sizes = [logits.shape[-1] for logits in self._tasks]
             self._groups = [
-                (tuple(tasks), torch.stack([self._tasks[t] for t in tasks], 1))
-                for tasks in tasks_by_size.values()
+                (tasks, torch.stack([self._tasks[t] for t in tasks], 1))
+                for tasks in _group_tasks(sizes)
             ]
         return self._groups
 

@@ -303,7 +303,8 @@ def test_batch_task_scores_give_each_batch_its_per_task_scores(data):
         "train_loss_" + names[0] in b for b in plain.net_.history[-1, "batches"]
     )
     epoch = with_batches.net_.history[-1]
-    # The same fit: the callback only records.
+    # The same fit, on the same machine and threads, so the same bits: the
+    # callback only records.
     assert epoch["train_loss"] == plain.net_.history[-1, "train_loss"]
     batches = [b for b in epoch["batches"] if "train_batch_size" in b]
     for name in names:

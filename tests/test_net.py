@@ -286,3 +286,22 @@ def test_best_flags_are_those_of_all_the_epochs_before():
             assert epoch[f"{key}_best"] == (best and strictly), (i, key)
             flagged[key] += epoch[f"{key}_best"]
     assert flagged["valid_loss_a"] > 1 and flagged["train_objective"] > 1
+
+
+def test_task_losses_keep_the_order_of_the_tasks():
+    # Tasks 0 and 2 share an output layer: their losses come out of one group
+    # and go back in the order of the tasks.
+    torch.manual_seed(0)
+    module = MultiTaskModule(MLP(4, (8,)), 4, [3, 2, 3]).double()
+    net = MultiTaskNet(module, task_names=["a", "b", "c"], verbose=0).initialize()
+    generator = torch.Generator().manual_seed(1)
+    X = torch.randn(30, 4, dtype=torch.float64, generator=generator)
+    columns = [torch.randint(k, (30,), generator=generator) for k in (3, 2, 3)]
+    Y = torch.stack(columns, 1)
+    Y[:10, 2] = -1
+    logits = net.module_(X)
+    losses = net.get_task_losses(logits, Y).losses
+    ce = torch.nn.functional.cross_entropy
+    labelled = Y >= 0
+    expected = [ce(logits[t][labelled[:, t]], Y[labelled[:, t], t]) for t in range(3)]
+    torch.testing.assert_close(losses, torch.stack(expected))
