@@ -102,8 +102,9 @@ class MultiTaskNet(NeuralNet):
     Parameters
     ----------
     module : torch.nn.Module class or instance
-        Returns a tuple of logits, one ``(n, n_classes[t])`` tensor per task,
-        such as :class:`~skmtl.modules.MultiTaskModule`.
+        Returns the logits of each task, one ``(n, n_classes[t])`` tensor per
+        task: a tuple, or a :class:`~skmtl.modules.TaskLogits`, as
+        :class:`~skmtl.modules.MultiTaskModule` returns.
 
     task_names : list of str
         Name of each task, used in the history keys.
@@ -328,7 +329,7 @@ class MultiTaskNet(NeuralNet):
 
         Parameters
         ----------
-        y_pred : tuple of torch.Tensor
+        y_pred : tuple of torch.Tensor or TaskLogits
             The module's logits, one tensor per task.
 
         y_true : torch.Tensor or dict
