@@ -2,7 +2,9 @@
 
 from ._batching import TensorBatchIterator
 from ._classifier import MultiTaskClassifier
+from ._estimator import MultiTaskEstimator
 from ._net import MultiTaskNet, TaskLosses, TaskScores
+from ._regressor import MultiTaskRegressor
 from .callbacks import (
     BatchTaskScores,
     FitLRScheduler,
@@ -20,7 +22,9 @@ __all__ = [
     "FitLRScheduler",
     "FitProgressBar",
     "MultiTaskClassifier",
+    "MultiTaskEstimator",
     "MultiTaskNet",
+    "MultiTaskRegressor",
     "TaskGradientSimilarity",
     "TaskLosses",
     "TaskPrintLog",

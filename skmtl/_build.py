@@ -163,7 +163,7 @@ def _stopping_callbacks(params):
     # Without tol or n_iter_no_change, early_stopping only restores the best
     # epoch's weights: an infinite patience never stops.
     callback = ToleranceStopping(
-        monitor="valid_acc" if early_stopping else "train_objective",
+        monitor="valid_score" if early_stopping else "train_objective",
         lower_is_better=not early_stopping,
         patience=params["n_iter_no_change"] if stops(params) else float("inf"),
         threshold=params["tol"] if stops(params) else 0.0,
@@ -244,7 +244,7 @@ def net_settings(params, n_features, trunk):
     }
 
 
-def build_net(params, n_features, classes, task_names):
+def build_net(params, n_features, tasks, task_names):
     """A new, initialised :class:`~skmtl.MultiTaskNet` for ``params``.
 
     Parameters
@@ -255,8 +255,8 @@ def build_net(params, n_features, classes, task_names):
     n_features : int
         Width of the rows of features.
 
-    classes : list of ndarray
-        The classes of each task.
+    tasks : list of skmtl.tasks.Task
+        The fitted tasks, whose kinds and widths shape the heads and losses.
 
     task_names : list of str
         The name of each task.
@@ -269,11 +269,15 @@ def build_net(params, n_features, classes, task_names):
     check_mixed_precision(params)
     trunk = make_trunk(params, n_features)
     module = MultiTaskModule(
-        trunk, n_features, [len(c) for c in classes], **params_for(params, "head")
+        trunk,
+        n_features,
+        [task.n_outputs() for task in tasks],
+        **params_for(params, "head"),
     ).to(resolve_dtype(params["dtype"]))
     net = MultiTaskNet(
         module,
         task_names=task_names,
+        tasks=list(tasks),
         loss_weighting=make_loss_weighting(
             params["loss_weighting"], params["task_weights"]
         ),

@@ -15,11 +15,15 @@ from torch.utils.data import Subset
 
 from .callbacks import TaskPrintLog
 from .modules import TaskLogits
+from .tasks import Classification
 from .weighting import FixedWeights, LossWeighting
 
 __all__ = ["MultiTaskNet", "TaskLosses", "TaskScores"]
 
 _AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+# The sums per task that give a score over a pass: one (a classification's
+# hits), or three (a regression's squared errors, targets and squared targets).
+_N_SUMS = 3
 
 
 class TaskLosses(NamedTuple):
@@ -146,6 +150,7 @@ class MultiTaskNet(NeuralNet):
         module,
         *,
         task_names,
+        tasks=None,
         loss_weighting=None,
         criterion=torch.nn.CrossEntropyLoss,
         augment=None,
@@ -155,6 +160,7 @@ class MultiTaskNet(NeuralNet):
         kwargs.setdefault("criterion__reduction", "none")
         super().__init__(module, criterion, **kwargs)
         self.task_names = task_names
+        self.tasks = tasks
         self.loss_weighting = loss_weighting
         self.augment = augment
         self.mixed_precision = mixed_precision
@@ -350,14 +356,10 @@ class MultiTaskNet(NeuralNet):
         n_rows = len(labels)
         groups = TaskLogits.of(y_pred).groups
         sums = []
-        for tasks, logits in groups:
+        for (tasks, outputs), (kind, members) in zip(groups, self._group_kinds(groups)):
             columns = _columns(tasks)
-            n_classes = logits.shape[-1]
-            rows = self.criterion_(
-                logits.reshape(-1, n_classes),
-                labels[:, columns].clamp(min=0).reshape(-1),
-            )
-            sums.append((weights[:, columns] * rows.view(n_rows, -1)).sum(0))
+            rows = kind.group_losses(self, members, outputs, labels[:, columns])
+            sums.append((weights[:, columns] * rows).sum(0))
         sums = _in_task_order(sums, groups)
         totals = weights.sum(0)
         present = totals > 0
@@ -501,8 +503,21 @@ class MultiTaskNet(NeuralNet):
             labels, weights = y_true, None
         labels = to_tensor(labels, device=self.device)
         if weights is None:
-            weights = (labels >= 0).to(torch.get_default_dtype())
+            weights = self._present(labels).to(torch.get_default_dtype())
+            if labels.is_floating_point():
+                labels = torch.nan_to_num(labels)  # a NaN target, weighted 0
         return labels, to_tensor(weights, device=self.device)
+
+    def _present(self, labels):
+        """Where targets without weights hold a label: a class index of at
+        least 0, or a regression target that is not NaN."""
+        if not self._has_regression:
+            return labels >= 0
+        regression = torch.tensor(
+            [task.kind == "regression" for task in self._task_kinds],
+            device=labels.device,
+        )
+        return torch.where(regression, ~torch.isnan(labels), labels >= 0)
 
     def _mean_task_weights(self, dataset):
         """Each task's mean weight per row over a data set, or None if unknown."""
@@ -515,7 +530,8 @@ class MultiTaskNet(NeuralNet):
         if isinstance(y, dict):
             weights = torch.as_tensor(y["weights"])[rows]
         else:
-            weights = (torch.as_tensor(y)[rows] >= 0).to(torch.get_default_dtype())
+            weights = self._present(torch.as_tensor(y)[rows])
+            weights = weights.to(torch.get_default_dtype())
         mean = weights.double().mean(0)
         # A task without labels in this data set adds zero sums: any divisor works.
         mean = torch.where(mean > 0, mean, torch.ones_like(mean))
@@ -569,20 +585,32 @@ class MultiTaskNet(NeuralNet):
         groups = TaskLogits.of(y_pred).groups
         means = task_losses.means.detach()
         dtype = means.dtype
-        # A missing label, -1, is never the predicted class.
-        hits = _in_task_order(
-            [
-                (logits.argmax(-1) == labels[:, _columns(tasks)]).sum(0, dtype=dtype)
-                for tasks, logits in groups
-            ],
-            groups,
-        )
+        # One score sum per task, and two more with a regression task.
+        n_sums = _N_SUMS if self._has_regression else 1
+        task_sums, counts = [], []
+        for (tasks, outputs), (kind, _) in zip(groups, self._group_kinds(groups)):
+            columns = _columns(tasks)
+            labelled = kind.labelled(labels[:, columns], weights[:, columns])
+            group_sums = kind.group_sums(outputs, labels[:, columns], labelled)
+            if len(group_sums) < n_sums:
+                group_sums = torch.cat(
+                    [
+                        group_sums,
+                        group_sums.new_zeros(
+                            n_sums - len(group_sums), *group_sums.shape[1:]
+                        ),
+                    ]
+                )
+            task_sums.append(group_sums)
+            counts.append(labelled.sum(0, dtype=dtype))
+        task_sums = _in_task_order(task_sums, groups, dim=1)
         scores = torch.cat(
             [
                 means,
                 weights.sum(0, dtype=dtype),
-                hits,
-                (labels >= 0).sum(0, dtype=dtype),
+                task_sums[0],
+                _in_task_order(counts, groups),
+                *task_sums[1:n_sums],
                 loss.detach().reshape(1).to(dtype),
             ]
         )
@@ -608,9 +636,11 @@ class MultiTaskNet(NeuralNet):
         means, weights = scores[:, :n_tasks], scores[:, n_tasks : 2 * n_tasks]
         finite = torch.isfinite(scores).all(1).to(scores)
         loss_sums = (means * weights).sum(0)
-        other_sums = scores[:, n_tasks:-1].sum(0)
+        # In float64: R^2 takes the difference of two sums of squares.
+        other_sums = scores[:, n_tasks:-1].sum(0, dtype=torch.float64).to(scores)
         host = torch.cat([loss_sums, other_sums, finite, scores[:, -1]]).tolist()
-        totals, host = host[: 4 * n_tasks], host[4 * n_tasks :]
+        n_totals = len(loss_sums) + len(other_sums)
+        totals, host = host[:n_totals], host[n_totals:]
         finite, losses = host[: len(pending)], host[len(pending) :]
         for number, ((batch, _), total, ok) in enumerate(
             zip(pending, losses, finite), 1
@@ -625,13 +655,90 @@ class MultiTaskNet(NeuralNet):
                 callback.on_pass_scores(
                     self, prefix=prefix, batches=records, scores=scores
                 )
-        for t, name in enumerate(self.task_names):
-            loss_sum, weight, n_hits, count = totals[t::n_tasks]
+        for name, record in self.task_records(totals, epoch=True):
+            for key, value in record.items():
+                self.history.record(f"{prefix}_{key}_{name}", value)
+
+    def task_records(self, values, epoch=False):
+        """Each task's scores from one row of the batch scores' layout.
+
+        Parameters
+        ----------
+        values : list of float
+            For each task in turn: its mean loss (with ``epoch``, its loss
+            summed over the rows, weighted), its labels' total weight, its
+            score's sums (one for a classification task; three for every
+            task when one is a regression) and its number of labelled rows,
+            as ``on_pass_scores`` gets them; a trailing total loss is ignored.
+
+        epoch : bool, default=False
+            Whether ``values`` are sums over a pass.
+
+        Yields
+        ------
+        name, record : str, dict
+            For each task with a labelled row: ``loss``, its score (``acc`` or
+            ``r2``), ``count`` and ``weight``.
+        """
+        n_tasks = len(self.task_names)
+        for t, (name, task) in enumerate(zip(self.task_names, self._task_kinds)):
+            mean, weight, first, count, *more = values[t : len(values) : n_tasks][
+                : self._n_blocks
+            ]
             if weight > 0:
-                self.history.record(f"{prefix}_loss_{name}", loss_sum / weight)
-                self.history.record(f"{prefix}_acc_{name}", n_hits / count)
-                self.history.record(f"{prefix}_count_{name}", count)
-                self.history.record(f"{prefix}_weight_{name}", weight)
+                sums = (first, *more) if more else (first, 0.0, 0.0)
+                yield (
+                    name,
+                    {
+                        "loss": mean / weight if epoch else mean,
+                        task.score_name: task.score_of(sums, count),
+                        "count": count,
+                        "weight": weight,
+                    },
+                )
+
+    @property
+    def _n_blocks(self):
+        """The number of per-task values in a row of the batch scores."""
+        return 3 + (_N_SUMS if self._has_regression else 1)
+
+    def _kinds(self):
+        """The tasks' kinds, whether one is a regression, and a cache of the
+        groups' kinds: computed once for the net's ``tasks``."""
+        tasks = self.tasks
+        cached = getattr(self, "_kinds_cache", None)
+        if cached is None or cached[0] is not tasks:
+            kinds = list(tasks or [Classification()] * len(self.task_names))
+            regression = any(task.kind == "regression" for task in kinds)
+            cached = self._kinds_cache = (tasks, kinds, regression, {})
+        return cached[1:]
+
+    @property
+    def _task_kinds(self):
+        return self._kinds()[0]
+
+    @property
+    def _has_regression(self):
+        return self._kinds()[1]
+
+    def _group_kinds(self, groups):
+        """The kind of each group of tasks, and its tasks; computed once per
+        layout of the groups."""
+        key = tuple(tasks for tasks, _ in groups)
+        kinds, _, cache = self._kinds()
+        if key not in cache:
+            plan = []
+            for tasks in key:
+                members = [kinds[t] for t in tasks]
+                kind = type(members[0])
+                if any(type(m) is not kind for m in members):
+                    raise ValueError(
+                        f"Tasks {list(tasks)} have outputs of one width but are of "
+                        "different kinds; the module must group tasks of one kind."
+                    )
+                plan.append((kind, members))
+            cache[key] = plan
+        return cache[key]
 
     def _raise_diverged(self, prefix, scores, number):
         n_tasks = len(self.task_names)
@@ -685,17 +792,21 @@ def record_epoch_scores(net, prefix):
     of one pass, ``"train"`` or ``"valid"`` (see :class:`TaskScores`)."""
     history = net.history
     epoch = history[-1]
-    accuracies, losses = [], []
-    for name in net.task_names:
+    by_score, scores, losses = {}, [], []
+    for name, task in zip(net.task_names, net._task_kinds):
         loss = epoch.get(f"{prefix}_loss_{name}")
-        accuracy = epoch.get(f"{prefix}_acc_{name}")
+        key = f"{prefix}_{task.score_name}_{name}"
+        score = epoch.get(key)
         losses.append(loss)
         _flag_best(net, f"{prefix}_loss_{name}", loss, lower_is_better=True)
-        _flag_best(net, f"{prefix}_acc_{name}", accuracy)
-        if accuracy is not None:
-            accuracies.append(accuracy)
-    if accuracies:
-        _record(net, f"{prefix}_acc", sum(accuracies) / len(accuracies))
+        _flag_best(net, key, score)
+        if score is not None:
+            by_score.setdefault(task.score_name, []).append(score)
+            scores.append(score)
+    for score_name, values in by_score.items():
+        _record(net, f"{prefix}_{score_name}", sum(values) / len(values))
+    if scores:
+        _record(net, f"{prefix}_score", sum(scores) / len(scores))
     if None not in losses:
         weights = net.loss_weighting_.objective_weights(len(losses))
         objective = sum(w * loss for w, loss in zip(weights, losses))
@@ -715,14 +826,14 @@ def _columns(tasks):
     return list(tasks)
 
 
-def _in_task_order(parts, groups):
-    """The groups' per-task values, one tensor per group, as one tensor in the
-    order of the tasks."""
-    joined = parts[0] if len(parts) == 1 else torch.cat(parts)
+def _in_task_order(parts, groups, dim=0):
+    """The groups' per-task values, one tensor per group (tasks along
+    ``dim``), as one tensor in the order of the tasks."""
+    joined = parts[0] if len(parts) == 1 else torch.cat(parts, dim)
     inverse = _inverse_order(tuple(tasks for tasks, _ in groups))
     if inverse is None:
         return joined
-    return joined[torch.as_tensor(inverse, device=joined.device)]
+    return joined.index_select(dim, torch.as_tensor(inverse, device=joined.device))
 
 
 @functools.lru_cache(maxsize=64)

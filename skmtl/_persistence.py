@@ -24,6 +24,8 @@ from torch import nn
 
 from ._batching import device_available
 from ._build import build_net
+from ._targets import per_task_class_weight
+from .tasks import KINDS, Classification, Task
 
 __all__ = ["PortableStateMixin"]
 
@@ -32,6 +34,7 @@ __all__ = ["PortableStateMixin"]
 _FORMAT = 2
 _TENSOR = "__tensor__"
 _MODULE = "__torch_module__"
+_TASK = "__task__"
 
 
 class PortableStateMixin:
@@ -48,7 +51,10 @@ class PortableStateMixin:
     too. The net's ``train_split``, which holds the validation data during
     ``fit``, is not kept.
 
-    The estimator must define ``fitted_params_``, ``_task_classes``,
+    The fitted tasks (``tasks_``) and task objects among the parameters are
+    saved as plain data too: their kind, parameters and fitted attributes.
+
+    The estimator must define ``fitted_params_``, ``tasks_``,
     ``n_features_in_``, ``task_names_`` and ``device``; its other attributes are
     stored as they are.
     """
@@ -65,6 +71,8 @@ class PortableStateMixin:
 
     def __setstate__(self, state):
         state = _torch_values(state)
+        if "classes_" in state and "tasks_" not in state:
+            _tasks_from_classes(state)
         if "fitted_params_" in state:
             state["fitted_params_"] = _torch_values(state["fitted_params_"])
         net_state = state.pop("net_", None)
@@ -99,9 +107,7 @@ class PortableStateMixin:
         # Initialising the net draws random weights, soon overwritten: torch's
         # global random state is left as it was.
         with torch.random.fork_rng(devices=[]):
-            net = build_net(
-                params, self.n_features_in_, self._task_classes, self.task_names_
-            )
+            net = build_net(params, self.n_features_in_, self.tasks_, self.task_names_)
         if net_state["format"] == 1:
             net_state = _from_format_1(net_state, net.module_.heads.groups)
         # Weights and optimizer states go through the CPU, as with torch.load's
@@ -174,12 +180,34 @@ def _from_format_1(net_state, groups):
     return {**net_state, "modules": modules, "optimizers": {}}
 
 
+def _tasks_from_classes(state):
+    """The ``tasks_`` of a classifier saved before task kinds, from its
+    ``classes_``: a 1-D ``y``'s array, or a list of them."""
+    classes = state.pop("classes_")
+    one_task = not isinstance(classes, list)
+    classes = [classes] if one_task else classes
+    params = state.get("fitted_params_", state)
+    weights = per_task_class_weight(params.get("class_weight"), len(classes))
+    tasks = []
+    for task_classes, weight in zip(classes, weights):
+        task = Classification(class_weight=weight)
+        task.classes_ = task_classes
+        tasks.append(task)
+    state["tasks_"], state["_one_task"] = tasks, one_task
+
+
 def _plain_torch_values(values):
-    """A dict whose torch modules and tensors are plain data."""
+    """A dict whose torch modules, tensors and task objects are plain data."""
     return {
-        key: _plain(value) if isinstance(value, nn.Module | torch.Tensor) else value
+        key: _plain(value) if _holds_torch_or_tasks(value) else value
         for key, value in values.items()
     }
+
+
+def _holds_torch_or_tasks(value):
+    if isinstance(value, list):
+        return any(isinstance(v, Task) for v in value)
+    return isinstance(value, nn.Module | torch.Tensor | Task)
 
 
 def _torch_values(values):
@@ -191,7 +219,11 @@ def _torch_values(values):
 
 
 def _is_torch_value(value):
-    return isinstance(value, dict) and (_MODULE in value or _TENSOR in value)
+    if isinstance(value, list):
+        return any(_is_torch_value(v) for v in value)
+    return isinstance(value, dict) and (
+        _MODULE in value or _TENSOR in value or _TASK in value
+    )
 
 
 def _net_state(net):
@@ -251,6 +283,11 @@ def _plain(value):
         return plain
     if isinstance(value, nn.Module):
         return {_MODULE: type(value), "state": _plain(value.__getstate__())}
+    if isinstance(value, Task):
+        # Skmtl's own kinds by name, so that skops need not trust them.
+        kind = value.kind if type(value) is KINDS.get(value.kind) else type(value)
+        fitted = {k: v for k, v in vars(value).items() if k.endswith("_")}
+        return {_TASK: kind, "params": value.get_params(deep=False), "fitted": fitted}
     if isinstance(value, OrderedDict):
         return OrderedDict((k, _plain(v)) for k, v in value.items())
     if isinstance(value, dict):
@@ -271,6 +308,14 @@ def _tensors(value, device):
         if "requires_grad" in value:
             return nn.Parameter(tensor, requires_grad=bool(value["requires_grad"]))
         return tensor
+    if isinstance(value, dict) and _TASK in value:
+        kind = value[_TASK]
+        cls = KINDS[kind] if isinstance(kind, str) else kind
+        if not (isinstance(cls, type) and issubclass(cls, Task)):
+            raise TypeError(f"Expected a task kind, got {kind!r}.")
+        task = cls(**value["params"])
+        vars(task).update(value["fitted"])
+        return task
     if isinstance(value, dict) and _MODULE in value:
         cls = value[_MODULE]
         if not (isinstance(cls, type) and issubclass(cls, nn.Module)):

@@ -1,6 +1,7 @@
 """Multi-task targets: task names, label checks and codes, missing labels, weights."""
 
 from numbers import Number
+from typing import NamedTuple
 
 import numpy as np
 from sklearn.utils._missing import is_pandas_na, is_scalar_nan
@@ -15,8 +16,11 @@ __all__ = [
     "check_task_names",
     "check_tasks_train",
     "class_weights",
+    "per_task_class_weight",
     "encode_targets",
-    "label_weights",
+    "fit_targets",
+    "encode_classes",
+    "Targets",
     "match_tasks",
     "missing_mask",
     "scarce_validation_classes",
@@ -342,30 +346,187 @@ def encode_targets(Y, names, missing_label=None, classes=None):
     found = []
     for t, (name, column) in enumerate(zip(names, Y.T)):
         missing = missing_mask(column, missing_label)
-        labels = _natural_labels(column[~missing], name)
-        if labels.size == 0:
-            raise ValueError(
-                f"Task {name!r} has no labels: all of its {len(column)} labels are "
-                f"the missing-label marker {missing_label!r}."
-            )
-        if classes is None:
-            task_classes, codes[~missing, t] = np.unique(labels, return_inverse=True)
-            if len(task_classes) < 2:
-                raise ValueError(
-                    f"Task {name!r} has only one class ({task_classes[0]!r}); a "
-                    "classifier needs at least two classes."
-                )
-        else:
-            task_classes = classes[t]
-            unknown = np.setdiff1d(labels, task_classes)
-            if unknown.size:
-                raise ValueError(
-                    f"Task {name!r} has labels not seen in the first fit: "
-                    f"{unknown.tolist()}; warm_start needs the same classes."
-                )
-            codes[~missing, t] = np.searchsorted(task_classes, labels)
+        known = None if classes is None else classes[t]
+        task_classes, codes[:, t] = encode_classes(column, missing, name, known)
         found.append(task_classes)
     return found, codes
+
+
+def encode_classes(column, missing, name, classes=None):
+    """One task's labels as class indices.
+
+    Parameters
+    ----------
+    column : ndarray of shape (n_samples,)
+        The task's labels.
+
+    missing : ndarray of shape (n_samples,), dtype=bool
+        Where they are missing.
+
+    name : str
+        The task's name, for the error messages.
+
+    classes : ndarray, default=None
+        The known classes (when training goes on); ``None`` takes the sorted
+        unique labels.
+
+    Returns
+    -------
+    classes : ndarray
+        The task's classes.
+
+    codes : ndarray of shape (n_samples,), dtype=int64
+        Index of each label in ``classes``; -1 where it is missing.
+    """
+    labels = _natural_labels(column[~missing], name)
+    if labels.size == 0:
+        raise ValueError(
+            f"Task {name!r} has no labels: all of its {len(column)} labels are "
+            "the missing-label marker."
+        )
+    codes = np.full(len(column), -1, dtype=np.int64)
+    if classes is None:
+        classes, codes[~missing] = np.unique(labels, return_inverse=True)
+        if len(classes) < 2:
+            raise ValueError(
+                f"Task {name!r} has only one class ({classes[0]!r}); a "
+                "classifier needs at least two classes."
+            )
+    else:
+        unknown = np.setdiff1d(labels, classes)
+        if unknown.size:
+            raise ValueError(
+                f"Task {name!r} has labels not seen in the first fit: "
+                f"{unknown.tolist()}; warm_start needs the same classes."
+            )
+        codes[~missing] = np.searchsorted(classes, labels)
+    return classes, codes
+
+
+class Targets(NamedTuple):
+    """A multi-task ``Y`` made ready for the net, in one trip.
+
+    Attributes
+    ----------
+    tasks : list of skmtl.tasks.Task
+        The fitted tasks, one per column.
+
+    values : ndarray of shape (n_samples, n_tasks)
+        What the net trains on: class indices (-1 where missing) as int64
+        when every task is a classification; float64 otherwise, with the
+        regression targets scaled (0 where missing).
+
+    weights : ndarray of shape (n_samples, n_tasks)
+        Each label's weight in its task's loss, 0 where missing, scaled per
+        task to at most 1, in the net's dtype.
+    """
+
+    tasks: list
+    values: np.ndarray
+    weights: np.ndarray
+
+
+def fit_targets(Y, tasks, names, missing_label, sample_weight, dtype, fitted=None):
+    """Check and encode every task's labels, and weigh them.
+
+    Parameters
+    ----------
+    Y : ndarray of shape (n_samples, n_tasks)
+        Labels, one task per column.
+
+    tasks : list of skmtl.tasks.Task
+        The kind of each task, unfitted.
+
+    names : list of str
+        Task names, for the error messages.
+
+    missing_label : scalar or None
+        The marker of a missing label, see :func:`missing_mask`.
+
+    sample_weight : array-like of shape (n_samples,) or None
+        Weight of each row, in every task.
+
+    dtype : numpy dtype
+        The net's dtype, of the weights.
+
+    fitted : list of skmtl.tasks.Task, default=None
+        The tasks as fitted before (a warm fit): their encodings are kept.
+
+    Returns
+    -------
+    targets : Targets
+    """
+    check_missing_label(missing_label)
+    check_missing_marked(Y, names, missing_label)
+    sample_weight = _check_sample_weight(
+        sample_weight, Y, dtype=np.float64, ensure_non_negative=True
+    )
+    if sample_weight.max() > 0:
+        # Only ratios matter, to the objective and to "balanced".
+        sample_weight = sample_weight / sample_weight.max()
+    fitted_tasks, values, weights = [], [], []
+    for t, (task, name, column) in enumerate(zip(tasks, names, Y.T)):
+        missing = missing_mask(column, missing_label)
+        task, encoded = task.encode(
+            column,
+            missing,
+            name,
+            None if fitted is None else fitted[t],
+            sample_weight=sample_weight,
+        )
+        with np.errstate(over="ignore"):
+            weights.append(task.row_weights(encoded, missing, sample_weight, name))
+        fitted_tasks.append(task)
+        values.append(encoded)
+    weights = np.column_stack(weights)
+    if not np.isfinite(weights).all():
+        raise ValueError(
+            "sample_weight times class_weight overflows; scale the weights down."
+        )
+    # A task's objective is a weighted mean: scaling its weights changes
+    # nothing but keeps their sums far from overflowing float32.
+    top = weights.max(axis=0)
+    for name, largest in zip(names, top):
+        if largest <= 0:
+            raise ValueError(
+                f"Task {name!r} has no label with a positive weight: its "
+                "head would not be trained. Check sample_weight and "
+                "class_weight."
+            )
+    classification = all(v.dtype == np.int64 for v in values)
+    values = np.column_stack(values).astype(np.int64 if classification else np.float64)
+    return Targets(fitted_tasks, values, (weights / top).astype(dtype))
+
+
+def per_task_class_weight(class_weight, n_tasks):
+    """The ``class_weight`` of each task, from the estimator's parameter.
+
+    Parameters
+    ----------
+    class_weight : None, "balanced", dict or list
+        ``None`` or ``"balanced"`` for every task; a dict for a single task; a
+        list of those, one per task.
+
+    n_tasks : int
+        The number of tasks.
+
+    Returns
+    -------
+    per_task : list
+        One entry per task.
+    """
+    if isinstance(class_weight, list):
+        if len(class_weight) != n_tasks:
+            raise ValueError(
+                f"class_weight has {len(class_weight)} entries for {n_tasks} tasks."
+            )
+        return class_weight
+    if isinstance(class_weight, dict) and n_tasks > 1:
+        raise ValueError(
+            "class_weight is one dict but y has several tasks; give a list with "
+            "one entry (None, 'balanced' or a dict) per task."
+        )
+    return [class_weight] * n_tasks
 
 
 def class_weights(class_weight, classes, codes, names, sample_weight=None):
@@ -406,20 +567,7 @@ def class_weights(class_weight, classes, codes, names, sample_weight=None):
         negative, NaN or infinite, or if with ``"balanced"`` a class's rows
         weigh 0 in all.
     """
-    n_tasks = len(classes)
-    if isinstance(class_weight, list):
-        if len(class_weight) != n_tasks:
-            raise ValueError(
-                f"class_weight has {len(class_weight)} entries for {n_tasks} tasks."
-            )
-        per_task = class_weight
-    elif isinstance(class_weight, dict) and n_tasks > 1:
-        raise ValueError(
-            "class_weight is one dict but y has several tasks; give a list with "
-            "one entry (None, 'balanced' or a dict) per task."
-        )
-    else:
-        per_task = [class_weight] * n_tasks
+    per_task = per_task_class_weight(class_weight, len(classes))
     if sample_weight is not None:
         sample_weight = np.asarray(sample_weight, dtype=np.float64)
         if sample_weight.shape != (len(codes),):
@@ -507,7 +655,9 @@ def _natural_labels(labels, name):
     if kind not in ("binary", "multiclass"):
         raise ValueError(
             f"Unknown label type: task {name!r} has {kind} labels; a classifier "
-            "needs discrete classes (integers or strings)."
+            "needs discrete classes (integers or strings). For real-valued "
+            "targets, use MultiTaskRegressor, or make the task a 'regression' "
+            "in MultiTaskEstimator(tasks=[...])."
         )
     return labels
 
@@ -558,38 +708,6 @@ def match_tasks(Y, names, fitted_names, fitted_named):
     return Y
 
 
-def label_weights(sample_weight, Y, classes, codes, names, class_weight, dtype):
-    """Weight of each label in the loss: its row's times its class's, 0 if
-    missing; scaled per task to at most 1, in the network's dtype."""
-    sample_weight = _check_sample_weight(
-        sample_weight, Y, dtype=np.float64, ensure_non_negative=True
-    )
-    if sample_weight.max() > 0:
-        # Only ratios matter, to the objective and to "balanced".
-        sample_weight = sample_weight / sample_weight.max()
-    per_class = class_weights(
-        class_weight, classes, codes, names, sample_weight=sample_weight
-    )
-    weights = np.column_stack([w[c.clip(min=0)] for w, c in zip(per_class, codes.T)])
-    with np.errstate(over="ignore"):
-        weights = np.where(codes >= 0, sample_weight[:, None] * weights, 0.0)
-    if not np.isfinite(weights).all():
-        raise ValueError(
-            "sample_weight times class_weight overflows; scale the weights down."
-        )
-    # A task's objective is a weighted mean: scaling its weights changes
-    # nothing but keeps their sums far from overflowing float32.
-    top = weights.max(axis=0)
-    for name, largest in zip(names, top):
-        if largest <= 0:
-            raise ValueError(
-                f"Task {name!r} has no label with a positive weight: its "
-                "head would not be trained. Check sample_weight and "
-                "class_weight."
-            )
-    return (weights / top).astype(dtype)
-
-
 def check_tasks_train(names, weights, validation_fraction):
     """Every task must keep a weighted label among the training rows."""
     for name, total in zip(names, weights.sum(axis=0)):
@@ -602,11 +720,12 @@ def check_tasks_train(names, weights, validation_fraction):
             )
 
 
-def stack_columns(columns):
+def stack_columns(columns, as_objects=False):
     """One 2-D array from per-task label columns: numbers (booleans, ints,
-    floats) stack as numpy promotes them, other kinds that differ as objects."""
+    floats) stack as numpy promotes them, other kinds that differ, or any
+    with ``as_objects``, as objects."""
     kinds = {c.dtype.kind for c in columns}
-    if len(kinds) == 1 or kinds <= set("biuf"):
+    if not as_objects and (len(kinds) == 1 or kinds <= set("biuf")):
         return np.column_stack(columns)
     stacked = np.empty((len(columns[0]), len(columns)), dtype=object)
     for t, column in enumerate(columns):

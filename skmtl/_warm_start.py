@@ -55,6 +55,8 @@ class Rule(NamedTuple):
 
 # One row per parameter; "<prefix>__*" rows stand for the routed parameters.
 WARM_START = {
+    "tasks": Rule(STRUCTURAL),
+    "target_scaling": Rule(STRUCTURAL),
     "trunk": Rule(STRUCTURAL),
     "trunk__*": Rule(STRUCTURAL),
     "head__*": Rule(STRUCTURAL),
@@ -82,6 +84,7 @@ WARM_START = {
     "augment": Rule(LIVE),
     "missing_label": Rule(LIVE),
     "class_weight": Rule(LIVE),
+    "loss": Rule(LIVE),
     "validation_fraction": Rule(LIVE),
     "verbose": Rule(LIVE),
     "random_state": Rule(LIVE),

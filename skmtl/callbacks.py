@@ -37,7 +37,8 @@ class BatchTaskScores(Callback):
     small batches, the per-task records of every batch would cost more than
     the batch itself. With this callback, each batch also records, for every
     task ``name`` it has a label for, ``<prefix>_loss_<name>`` (the weighted
-    mean loss over its labelled rows), ``<prefix>_acc_<name>``,
+    mean loss over its labelled rows), ``<prefix>_acc_<name>`` (or
+    ``<prefix>_r2_<name>`` for a regression task),
     ``<prefix>_count_<name>`` (the number of labelled rows) and
     ``<prefix>_weight_<name>`` (their total weight): the curves of training
     batch by batch.
@@ -64,19 +65,15 @@ class BatchTaskScores(Callback):
         batches : list of dict
             The history's records of the pass's batches.
 
-        scores : torch.Tensor of shape (n_batches, 4 * n_tasks + 1)
-            For each batch, each task's mean loss, total weight, number of
-            right predictions and number of labelled rows, then the total loss.
+        scores : torch.Tensor of shape (n_batches, n_values * n_tasks + 1)
+            For each batch, each task's mean loss, total weight, score sums
+            and number of labelled rows, then the total loss, as
+            :meth:`skmtl.MultiTaskNet.task_records` reads them.
         """
-        n_tasks = len(net.task_names)
         for batch, values in zip(batches, scores.tolist()):
-            for t, name in enumerate(net.task_names):
-                mean, weight, n_hits, count = values[t : 4 * n_tasks : n_tasks]
-                if weight > 0:
-                    batch[f"{prefix}_loss_{name}"] = mean
-                    batch[f"{prefix}_acc_{name}"] = n_hits / count
-                    batch[f"{prefix}_count_{name}"] = count
-                    batch[f"{prefix}_weight_{name}"] = weight
+            for name, record in net.task_records(values):
+                for key, value in record.items():
+                    batch[f"{prefix}_{key}_{name}"] = value
 
 
 class TaskGradientSimilarity(Callback):
@@ -422,10 +419,25 @@ class FitLRScheduler(LRScheduler):
 
 
 # The columns of every TaskPrintLog table, in this order, when recorded.
-_SUMMARY_KEYS = ("epoch", "train_loss", "valid_loss", "train_acc", "valid_acc")
+_SUMMARY_KEYS = (
+    "epoch",
+    "train_loss",
+    "valid_loss",
+    "train_acc",
+    "valid_acc",
+    "train_r2",
+    "valid_r2",
+)
 # Kept out of the table: what stopping monitors, which is the weighted loss for
 # fixed weights, and the cost of a callback.
-_HIDDEN_KEYS = ("train_objective", "valid_objective", "grad_similarity_dur")
+# The mean score over tasks (the accuracy, R^2, or the mean of both) too.
+_HIDDEN_KEYS = (
+    "train_objective",
+    "valid_objective",
+    "train_score",
+    "valid_score",
+    "grad_similarity_dur",
+)
 
 
 class TaskPrintLog(PrintLog):
@@ -433,17 +445,19 @@ class TaskPrintLog(PrintLog):
     narrow whatever the number of tasks.
 
     After each epoch it prints one row of ``epoch``, ``train_loss`` and
-    ``valid_loss`` (the weighted total loss), ``train_acc`` and ``valid_acc``
-    (the mean accuracy over tasks), the other scores of the history that are
-    not per task (e.g. of an ``EpochScoring`` callback), events such as the
-    learning rate, and ``dur`` (not ``train_objective``, which stopping
-    monitors: the weighted loss under fixed weights). Per-task values, whose
-    keys end with a task's
+    ``valid_loss`` (the weighted total loss), ``train_acc`` and
+    ``valid_acc`` (the mean accuracy over the classification tasks),
+    ``train_r2`` and ``valid_r2`` (the mean R^2 over the regression tasks),
+    the other scores of the history that are not per task (e.g. of an
+    ``EpochScoring`` callback), events such as the learning rate, and
+    ``dur`` (not ``train_objective``, which stopping monitors: the weighted
+    loss under fixed weights). Per-task values, whose keys end with a task's
     name (``train_loss_<task>``, ``loss_weight_<task>``,
     ``grad_cosine_<a>_<b>``, ...), stay in the history and out of the table,
-    except each task's accuracy (validation accuracy where recorded, training
-    accuracy otherwise) when there are between 2 and ``max_task_columns``
-    tasks. Validation columns appear only when validation data are scored.
+    except each task's score, accuracy or R^2 (on validation data where
+    recorded, training data otherwise) when there are between 2 and
+    ``max_task_columns`` tasks. Validation columns appear only when
+    validation data are scored.
     It prints when the net's ``verbose`` is positive (or to a ``sink`` other
     than ``print``); :class:`~skmtl.MultiTaskNet` uses it as ``"print_log"``.
 
@@ -498,15 +512,22 @@ class TaskPrintLog(PrintLog):
             # the first row printed (a warm fit with verbose=1).
             return
         self._task_names = list(getattr(net, "task_names", None) or [])
+        tasks = getattr(net, "_task_kinds", None) or []
+        self._score_names = [task.score_name for task in tasks]
         super().on_epoch_end(net, **kwargs)
 
     def _task_columns(self, keys):
-        """The per-task accuracy columns to show."""
+        """The per-task score columns to show: accuracy, or R^2."""
         names = self._task_names
         if not 2 <= len(names) <= self.max_task_columns:
             return []
-        prefix = "valid" if all(f"valid_acc_{t}" in keys for t in names) else "train"
-        return [f"{prefix}_acc_{t}" for t in names if f"{prefix}_acc_{t}" in keys]
+        kinds = getattr(self, "_score_names", None) or ["acc"] * len(names)
+        columns = {
+            prefix: [f"{prefix}_{kind}_{t}" for kind, t in zip(kinds, names)]
+            for prefix in ("valid", "train")
+        }
+        prefix = "valid" if all(k in keys for k in columns["valid"]) else "train"
+        return [k for k in columns[prefix] if k in keys]
 
     def _sorted_keys(self, keys):
         keys = list(keys)

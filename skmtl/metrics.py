@@ -13,8 +13,8 @@ whose ``predict`` returns one column per task, natively multi-output ones too
 """
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.metrics import check_scoring, make_scorer
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, is_regressor
+from sklearn.metrics import accuracy_score, check_scoring, make_scorer, r2_score
 from sklearn.utils import _safe_indexing, check_consistent_length
 from sklearn.utils.validation import _check_sample_weight
 
@@ -24,8 +24,12 @@ __all__ = [
     "mean_task_scorer",
     "subset_accuracy_score",
     "subset_accuracy_scorer",
+    "task_score",
     "task_scorer",
 ]
+
+# The score of each kind of task, when a scorer is not given one.
+_KIND_SCORING = {"classification": "accuracy", "regression": "r2"}
 
 
 def subset_accuracy_score(Y_true, Y_pred, *, sample_weight=None, missing_label=None):
@@ -109,7 +113,56 @@ pipelines ending in them. With missing labels, make one with
 """
 
 
-def task_scorer(task, scoring="accuracy", *, missing_label=None):
+def task_score(kind, y_true, y_pred, *, sample_weight=None, missing_label=None):
+    """One task's score by its kind: accuracy, or R^2 for a regression.
+
+    Parameters
+    ----------
+    kind : {"classification", "regression"}
+        The task's kind.
+
+    y_true : array-like of shape (n_samples,)
+        The task's true labels or targets.
+
+    y_pred : array-like of shape (n_samples,)
+        Its predictions.
+
+    sample_weight : array-like of shape (n_samples,), default=None
+        Weights of the rows.
+
+    missing_label : scalar, default=None
+        The marker of a missing label in ``y_true``: those rows are left out.
+
+    Returns
+    -------
+    score : float
+        :func:`~sklearn.metrics.accuracy_score` or
+        :func:`~sklearn.metrics.r2_score` over the labelled rows.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skmtl.metrics import task_score
+    >>> task_score("regression", [1.0, np.nan, 3.0], [1.0, 5.0, 2.0],
+    ...            missing_label=np.nan)
+    0.5
+    """
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    rows = ~missing_mask(y_true, missing_label)
+    weights = None if sample_weight is None else np.asarray(sample_weight)[rows]
+    y_true, y_pred = y_true[rows], y_pred[rows]
+    if kind == "regression":
+        return float(
+            r2_score(y_true.astype(float), y_pred.astype(float), sample_weight=weights)
+        )
+    if y_true.dtype == object:
+        y_true = np.array(y_true.tolist())  # ints or strings, as the classes
+    if y_pred.dtype == object:
+        y_pred = np.array(y_pred.tolist())
+    return float(accuracy_score(y_true, y_pred, sample_weight=weights))
+
+
+def task_scorer(task, scoring=None, *, missing_label=None):
     """A scorer of one task of a multi-output classifier.
 
     Parameters
@@ -118,11 +171,16 @@ def task_scorer(task, scoring="accuracy", *, missing_label=None):
         The task's column index, or its name: a column of a DataFrame ``y``,
         looked up in the estimator's ``task_names_`` when it has them.
 
-    scoring : str or callable, default="accuracy"
+    scoring : str, callable or None, default=None
         Any single-output scorer of scikit-learn, by name (``"accuracy"``,
-        ``"balanced_accuracy"``, ``"neg_log_loss"``, ``"f1_macro"``, ...) or
-        made with :func:`~sklearn.metrics.make_scorer`. Scorers that need
-        probabilities get that task's ``predict_proba`` array.
+        ``"balanced_accuracy"``, ``"neg_log_loss"``, ``"f1_macro"``, ``"r2"``,
+        ``"neg_mean_absolute_error"``, ...) or made with
+        :func:`~sklearn.metrics.make_scorer`. Scorers that need
+        probabilities get that task's ``predict_proba`` array. ``None``
+        scores the task by its kind: accuracy for a classification, R^2 for
+        a regression (the kind of the estimator's ``tasks_``, or of a
+        scikit-learn regressor such as
+        :class:`~sklearn.multioutput.MultiOutputRegressor`).
 
     missing_label : scalar, default=None
         The marker of a missing label, as the estimator's ``missing_label``:
@@ -144,16 +202,17 @@ def task_scorer(task, scoring="accuracy", *, missing_label=None):
     >>> scoring = {"item": task_scorer(0), "group": task_scorer("group")}
     >>> log_loss = task_scorer(1, "neg_log_loss")
     """
-    return _TaskScorer(task, check_scoring(None, scoring=scoring), missing_label)
+    return _TaskScorer(task, _scorer(scoring), missing_label)
 
 
-def mean_task_scorer(scoring="accuracy", *, missing_label=None):
+def mean_task_scorer(scoring=None, *, missing_label=None):
     """A scorer giving the mean over tasks of a per-task score.
 
     Parameters
     ----------
-    scoring : str or callable, default="accuracy"
-        The per-task score, as in :func:`task_scorer`.
+    scoring : str, callable or None, default=None
+        The per-task score, as in :func:`task_scorer`: ``None`` scores each
+        task by its kind.
 
     missing_label : scalar, default=None
         The marker of a missing label: each task is scored on its labelled rows.
@@ -172,7 +231,21 @@ def mean_task_scorer(scoring="accuracy", *, missing_label=None):
     >>> from skmtl.metrics import mean_task_scorer
     >>> scoring = {"mean_accuracy": mean_task_scorer()}
     """
-    return _MeanTaskScorer(check_scoring(None, scoring=scoring), missing_label)
+    return _MeanTaskScorer(_scorer(scoring), missing_label)
+
+
+def _scorer(scoring):
+    """A scorer for ``scoring``; ``None`` stays, for the task's kind's."""
+    return None if scoring is None else check_scoring(None, scoring=scoring)
+
+
+def _task_kind(estimator, task):
+    """The kind of a task of an estimator, or of a pipeline ending in one."""
+    final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
+    tasks = getattr(final, "tasks_", None)
+    if tasks is not None:
+        return tasks[task].kind
+    return "regression" if is_regressor(final) else "classification"
 
 
 class _TaskScorer:
@@ -207,7 +280,10 @@ class _MeanTaskScorer:
 
 
 def _score_task(scorer, estimator, task, X, y, missing_label, kwargs):
-    """Score one task on the rows labelled for it."""
+    """Score one task on the rows labelled for it; with no scorer, by its kind."""
+    kind = _task_kind(estimator, task)
+    if scorer is None:
+        scorer = check_scoring(None, scoring=_KIND_SCORING[kind])
     labels = _label_columns(y)[:, task]
     rows = np.flatnonzero(~missing_mask(labels, missing_label))
     if len(rows) < len(labels):
@@ -219,7 +295,8 @@ def _score_task(scorer, estimator, task, X, y, missing_label, kwargs):
     labels = labels[rows]
     if labels.dtype == object:
         labels = np.array(labels.tolist())  # ints or strings, as the classes
-    return scorer(_TaskView(estimator, task), X, labels, **kwargs)
+    view = _RegressionTaskView if kind == "regression" else _TaskView
+    return scorer(view(estimator, task), X, labels, **kwargs)
 
 
 class _TaskView(ClassifierMixin, BaseEstimator):
@@ -242,6 +319,17 @@ class _TaskView(ClassifierMixin, BaseEstimator):
 
     def predict_proba(self, X):
         return self.estimator.predict_proba(X)[self.task]
+
+
+class _RegressionTaskView(RegressorMixin, BaseEstimator):
+    """One task of a fitted multi-output regressor, seen as a regressor."""
+
+    def __init__(self, estimator, task):
+        self.estimator = estimator
+        self.task = task
+
+    def predict(self, X):
+        return self.estimator.predict(X)[:, self.task].astype(np.float64)
 
 
 def _as_columns(Y, name):

@@ -436,6 +436,7 @@ class TaskHeads(nn.Module):
         self.activations = nn.ModuleList(_activation(activation) for _ in hidden_units)
         self.dropout = nn.Dropout(dropout) if dropout and hidden_units else None
         self.n_classes = n_classes
+        self.in_features = in_features
 
     def task_slices(self, task):
         """Where task ``task``'s head lies in the stacked parameters.

@@ -1,6 +1,7 @@
 """scikit-learn's estimator checks on every estimator of skmtl.
 
-The checks run twice. In float64 every check must pass but one, which cannot
+The checks run twice, on MultiTaskClassifier and on MultiTaskRegressor. In
+float64 every check must pass but one, which cannot
 pass for an estimator that refuses unknown parameter names:
 ``check_do_not_raise_errors_in_init_or_set_params`` passes the signature's
 ``**kwargs`` as a parameter named ``kwargs``, which MultiTaskClassifier refuses
@@ -23,7 +24,7 @@ import pytest
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skmtl import MultiTaskClassifier
+from skmtl import MultiTaskClassifier, MultiTaskRegressor
 
 # Small data in the checks: a few epochs at a higher rate fit them well.
 _FAST = {"max_epochs": 30, "batch_size": 32, "lr": 0.01, "random_state": 0}
@@ -64,7 +65,10 @@ _FLOAT32_TOLERANCE = {
 
 
 @parametrize_with_checks(
-    [MultiTaskClassifier(dtype="float64", **_FAST)],
+    [
+        MultiTaskClassifier(dtype="float64", **_FAST),
+        MultiTaskRegressor(dtype="float64", **_FAST),
+    ],
     expected_failed_checks=lambda estimator: _NAMES_CHECKED,
 )
 def test_sklearn_compatible_estimator_float64(estimator, check):
@@ -72,7 +76,7 @@ def test_sklearn_compatible_estimator_float64(estimator, check):
 
 
 @parametrize_with_checks(
-    [MultiTaskClassifier(**_FAST)],
+    [MultiTaskClassifier(**_FAST), MultiTaskRegressor(**_FAST)],
     expected_failed_checks=lambda estimator: {**_NAMES_CHECKED, **_FLOAT32_TOLERANCE},
 )
 def test_sklearn_compatible_estimator_float32(estimator, check):

@@ -15,7 +15,12 @@ from hypothesis import strategies as st
 from sklearn.metrics import make_scorer, recall_score
 from skorch.callbacks import Callback, EpochScoring
 
-from skmtl import MultiTaskClassifier, MultiTaskNet
+from skmtl import (
+    MultiTaskClassifier,
+    MultiTaskEstimator,
+    MultiTaskNet,
+    MultiTaskRegressor,
+)
 from skmtl._routing import PREFIXES
 from skmtl._warm_start import LIVE, RESTART, STRUCTURAL, WARM_START, rule, same
 from skmtl.augmentation import ImageAugmentation
@@ -54,7 +59,18 @@ CHANGES = {
     "verbose": ("verbose", 1),
     "random_state": ("random_state", 1),
     "warm_start": ("warm_start", False),
+    # Of MultiTaskRegressor and MultiTaskEstimator, tested by
+    # test_regression_rows_do_what_the_table_says.
+    "loss": ("loss", "huber"),
+    "target_scaling": ("target_scaling", False),
+    "tasks": ("tasks", ["classification", "regression"]),
 }
+# The rows of MultiTaskClassifier's parameters, which the tests below change.
+CLASSIFIER_ROWS = sorted(
+    row
+    for row in CHANGES
+    if row.endswith("*") or row in MultiTaskClassifier._get_param_names()
+)
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +81,7 @@ def data():
     return X, np.column_stack([X[:, 0] > 0, X[:, 1] > 0]).astype(int)
 
 
-def _warm(**params):
+def _warm(estimator=MultiTaskClassifier, **params):
     defaults = {
         "max_epochs": 2,
         "batch_size": 16,
@@ -73,7 +89,7 @@ def _warm(**params):
         "warm_start": True,
         "random_state": 0,
     }
-    return MultiTaskClassifier(**{**defaults, **params})
+    return estimator(**{**defaults, **params})
 
 
 def _step(net):
@@ -92,7 +108,9 @@ def _same_predictions(a, b, X):
 
 
 def test_the_table_has_a_row_for_every_parameter_and_prefix():
-    rows = set(MultiTaskClassifier._get_param_names()) | {p + "*" for p in PREFIXES}
+    estimators = (MultiTaskClassifier, MultiTaskRegressor, MultiTaskEstimator)
+    names = set().union(*(e._get_param_names() for e in estimators))
+    rows = names | {p + "*" for p in PREFIXES}
     assert set(WARM_START) == rows
     assert set(CHANGES) == rows
     assert {r.kind for r in WARM_START.values()} == {LIVE, RESTART, STRUCTURAL}
@@ -110,7 +128,7 @@ def test_the_user_guide_shows_the_table():
     assert shown == {name: row.kind for name, row in WARM_START.items()}
 
 
-@pytest.mark.parametrize("row", sorted(CHANGES))
+@pytest.mark.parametrize("row", CLASSIFIER_ROWS)
 def test_each_change_does_what_the_table_says(data, row, monkeypatch):
     X, Y = data
     name, value = CHANGES[row]
@@ -161,7 +179,7 @@ def test_each_change_does_what_the_table_says(data, row, monkeypatch):
 
 
 @pytest.mark.parametrize("save", ["pickle", "skops"])
-@pytest.mark.parametrize("row", sorted(CHANGES))
+@pytest.mark.parametrize("row", CLASSIFIER_ROWS)
 def test_any_change_after_fit_leaves_what_a_load_gives(data, tmp_path, row, save):
     X, Y = data
     clf = _warm(loss_weighting="gradnorm").fit(X, Y)
@@ -281,7 +299,9 @@ def test_same_compares_values_and_copies(a, b, expected):
 @settings(max_examples=20, deadline=None, derandomize=True, database=None)
 @given(
     st.lists(
-        st.sampled_from(sorted(set(CHANGES) - {"warm_start"})), min_size=1, max_size=4
+        st.sampled_from(sorted(set(CLASSIFIER_ROWS) - {"warm_start"})),
+        min_size=1,
+        max_size=4,
     )
 )
 def test_any_sequence_of_changes_and_warm_fits_keeps_the_state_contract(rows):
@@ -309,3 +329,25 @@ def test_any_sequence_of_changes_and_warm_fits_keeps_the_state_contract(rows):
                 clf.fit(X, Y)
             assert len(clf.net_.history) > epochs
         _same_predictions(pickle.loads(pickle.dumps(clf)), clf, X)
+
+
+def test_regression_rows_do_what_the_table_says(data):
+    X, _ = data
+    Y = np.column_stack([X[:, 0], X[:, 1] * 100])
+    reg = _warm(estimator=MultiTaskRegressor).fit(X, Y)
+    n_epochs = len(reg.net_.history)
+    # A live change: the warm fit trains on with the new loss.
+    reg.set_params(loss="huber").fit(X, Y)
+    assert len(reg.net_.history) == 2 * n_epochs
+    assert [task.loss for task in reg.net_.tasks] == ["huber", "huber"]
+    assert [task.loss for task in reg.tasks_] == ["huber", "huber"]
+    # The scaling that the net's outputs are in is structural.
+    reg.set_params(target_scaling=False)
+    with pytest.raises(ValueError, match="target_scaling changed since it was fitted"):
+        reg.fit(X, Y)
+    est = _warm(estimator=MultiTaskEstimator, tasks=["regression", "regression"]).fit(
+        X, Y
+    )
+    est.set_params(tasks=["regression", "classification"])
+    with pytest.raises(ValueError, match="tasks changed since it was fitted"):
+        est.fit(X, Y)
