@@ -68,10 +68,11 @@ class MultiTaskNet(NeuralNet):
     batch's weighted mean). A loss weighting strategy turns the task losses
     into the update: by default ``sum_t w_t * L_t`` with fixed weights.
 
-    Targets are either a tensor of class indices of shape
-    ``(n_samples, n_tasks)``, -1 marking a missing label, or a dict of such
-    ``"labels"`` and their ``"weights"``, of the same shape (zero where the
-    label is missing).
+    Targets are either a tensor of shape ``(n_samples, n_tasks)``: class
+    indices for a classification task, -1 marking a missing label, and
+    targets for a regression task (see ``tasks``), NaN marking a missing one;
+    or a dict of such ``"labels"`` and their ``"weights"``, of the same shape
+    (zero where the label is missing, whatever the label then is).
 
     Training stops with a ``ValueError`` naming the epoch, the batch and the
     task of the first loss that is not finite, at the end of that epoch's
@@ -81,9 +82,13 @@ class MultiTaskNet(NeuralNet):
     Besides skorch's ``train_loss`` and ``valid_loss``, each epoch of the
     history records, for every task ``name``, ``train_loss_<name>``,
     ``train_acc_<name>``, ``valid_loss_<name>`` and ``valid_acc_<name>``
-    (over the rows labelled for that task), ``<prefix>_count_<name>`` and
+    (over the rows labelled for that task; ``<prefix>_r2_<name>``, the
+    coefficient of determination, instead of the accuracy for a regression
+    task), ``<prefix>_count_<name>`` and
     ``<prefix>_weight_<name>`` (the number of those rows and their total
-    weight), the mean over tasks ``train_acc`` and ``valid_acc``, and the
+    weight), the means ``train_acc`` and ``valid_acc`` over the
+    classification tasks, ``train_r2`` and ``valid_r2`` over the regression
+    tasks, ``train_score`` and ``valid_score`` over every task, and the
     objective ``train_objective`` and ``valid_objective`` (see
     :class:`TaskScores`), each score with a ``<key>_best`` flag. The batches
     record skorch's ``<prefix>_loss`` and ``<prefix>_batch_size`` only (the
@@ -106,12 +111,18 @@ class MultiTaskNet(NeuralNet):
     Parameters
     ----------
     module : torch.nn.Module class or instance
-        Returns the logits of each task, one ``(n, n_classes[t])`` tensor per
-        task: a tuple, or a :class:`~skmtl.modules.TaskLogits`, as
+        Returns the outputs of each task, one ``(n, n_outputs[t])`` tensor per
+        task (a classification's logits, one per class; a regression's
+        ``(n, 1)`` prediction): a tuple, or a
+        :class:`~skmtl.modules.TaskLogits`, as
         :class:`~skmtl.modules.MultiTaskModule` returns.
 
     task_names : list of str
         Name of each task, used in the history keys.
+
+    tasks : list of skmtl.tasks.Task, default=None
+        The kind of each task, fitted (:mod:`skmtl.tasks`): its loss and
+        score. ``None``: every task a classification.
 
     loss_weighting : skmtl.weighting.LossWeighting, default=None
         How the task losses become gradients (see :mod:`skmtl.weighting`); it
@@ -119,9 +130,11 @@ class MultiTaskNet(NeuralNet):
         ``loss_weighting_``. ``None``: equal weights ``1 / n_tasks``.
 
     criterion : torch criterion class, default=torch.nn.CrossEntropyLoss
-        Loss of a row of one task, called with the logits and labels of all the
-        tasks with one number of classes, their rows stacked; it must return
-        one loss per row (``criterion__reduction="none"``, the default).
+        Loss of a row of a classification task, called with the logits and
+        labels of all the tasks with one number of classes, their rows
+        stacked; it must return one loss per row
+        (``criterion__reduction="none"``, the default). A regression task's
+        loss is its task's (:class:`~skmtl.tasks.Regression`).
 
     augment : callable, default=None
         Applied to the features of each training batch, as a tensor on the

@@ -1,11 +1,14 @@
-"""Scorers for multi-output classifiers, for ``scoring=`` in model selection.
+"""Scorers for multi-output estimators, for ``scoring=`` in model selection.
 
-The per-task scorers score any classifier whose ``predict`` returns one column
-per task and whose ``predict_proba`` returns one array per task:
-:class:`~skmtl.MultiTaskClassifier`,
-:class:`~sklearn.multioutput.MultiOutputClassifier`, or a pipeline ending in
-either, so that multi-task and single-task models are compared with the same
-scorers on the same folds. :data:`subset_accuracy_scorer` scores every model
+The per-task scorers score any estimator whose ``predict`` returns one column
+per task (and, for probabilities, whose ``predict_proba`` returns one array
+per task): :class:`~skmtl.MultiTaskClassifier`,
+:class:`~skmtl.MultiTaskRegressor`, :class:`~skmtl.MultiTaskEstimator`,
+:class:`~sklearn.multioutput.MultiOutputClassifier`,
+:class:`~sklearn.multioutput.MultiOutputRegressor`, or a pipeline ending in
+one, so that multi-task and single-task models are compared with the same
+scorers on the same folds; by default each task by its kind's metric,
+accuracy or R^2. :data:`subset_accuracy_scorer` scores every model
 whose ``predict`` returns one column per task, natively multi-output ones too
 (:class:`~sklearn.ensemble.RandomForestClassifier`,
 :class:`~sklearn.neighbors.KNeighborsClassifier`), which scikit-learn's
@@ -163,7 +166,7 @@ def task_score(kind, y_true, y_pred, *, sample_weight=None, missing_label=None):
 
 
 def task_scorer(task, scoring=None, *, missing_label=None):
-    """A scorer of one task of a multi-output classifier.
+    """A scorer of one task of a multi-output estimator.
 
     Parameters
     ----------

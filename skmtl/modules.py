@@ -259,7 +259,7 @@ def _check_kernel_size(kernel_size):
 
 
 class MultiTaskModule(nn.Module):
-    """A shared trunk followed by one classification head per task.
+    """A shared trunk followed by one head per task.
 
     Parameters
     ----------
@@ -271,8 +271,9 @@ class MultiTaskModule(nn.Module):
         Number of input features, used once to find the trunk's output width.
 
     n_classes : list of int
-        Number of classes of each task, each at least 1; one head is built per
-        entry.
+        Number of outputs of each task's head, each at least 1: a
+        classification task's number of classes, 1 for a regression task;
+        one head is built per entry.
 
     hidden_units : tuple of int, default=()
         Widths of the hidden layers of each head before its output layer, each

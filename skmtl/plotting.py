@@ -18,7 +18,17 @@ _VALID = {"color": "tab:orange", "label": "validation"}
 _WEIGHT = {"color": "tab:green", "label": "task weight"}
 _ROWS = (
     ("loss", "loss", (("train_loss_{}", _TRAIN), ("valid_loss_{}", _VALID))),
-    ("accuracy", "accuracy", (("train_acc_{}", _TRAIN), ("valid_acc_{}", _VALID))),
+    # A task's score: a classification's accuracy, or a regression's R^2.
+    (
+        "accuracy",
+        "accuracy",
+        (
+            ("train_acc_{}", _TRAIN),
+            ("valid_acc_{}", _VALID),
+            ("train_r2_{}", _TRAIN),
+            ("valid_r2_{}", _VALID),
+        ),
+    ),
     ("weight", "task weight", (("loss_weight_{}", _WEIGHT),)),
 )
 
@@ -253,7 +263,10 @@ class TrainingHistoryDisplay:
                         continue
                     style = {**style, **(line_kw or {})}
                     (self.lines_[key],) = panel.plot(epochs, scores[key], **style)
-                panel.set_ylabel(ylabel)
+                regression = f"train_r2_{name}" in scores
+                panel.set_ylabel(
+                    "R²" if ylabel == "accuracy" and regression else ylabel
+                )
                 panel.grid(alpha=0.3)
         for name, panel in zip(self.task_names, axes[0]):
             panel.set_title(name)

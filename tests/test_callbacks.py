@@ -13,6 +13,7 @@ from torch import nn
 from skmtl import (
     BatchTaskScores,
     MultiTaskClassifier,
+    MultiTaskRegressor,
     TaskGradientSimilarity,
     TaskLosses,
 )
@@ -314,6 +315,29 @@ def test_batch_task_scores_give_each_batch_its_per_task_scores(data):
             weights = [b[f"train_{weight}_{name}"] for b in batches]
             assert epoch[key] == pytest.approx(np.average(values, weights=weights))
         assert sum(b[f"train_count_{name}"] for b in batches) == len(X)
+
+
+def test_batch_task_scores_of_a_regression_task_add_up_to_the_epochs(data):
+    """Each batch's R^2 is over its rows; their sums give the epoch's: the
+    squared errors weighted by the batches' sizes."""
+    X, _ = data
+    Y = np.column_stack([X[:, 0], X[:, 1] * 10.0])
+    reg = MultiTaskRegressor(
+        max_epochs=1, batch_size=16, random_state=0, callbacks=[BatchTaskScores()]
+    ).fit(X, Y)
+    epoch = reg.net_.history[-1]
+    batches = [b for b in epoch["batches"] if "train_batch_size" in b]
+    for name in reg.task_names_:
+        counts = [b[f"train_count_{name}"] for b in batches]
+        assert sum(counts) == len(X)
+        losses = [b[f"train_loss_{name}"] for b in batches]
+        # The squared error is the loss: the epoch's is the batches' mean.
+        assert epoch[f"train_loss_{name}"] == pytest.approx(
+            np.average(losses, weights=counts)
+        )
+        assert all(
+            f"train_r2_{name}" in b and f"train_acc_{name}" not in b for b in batches
+        )
 
 
 def test_callbacks_get_every_batch_event(data):

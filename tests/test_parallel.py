@@ -20,7 +20,7 @@ import torch
 from sklearn.model_selection import GridSearchCV, cross_validate
 from torch import nn
 
-from skmtl import MultiTaskClassifier
+from skmtl import MultiTaskClassifier, MultiTaskEstimator
 
 PARAM_GRID = {"lr": [1e-3, 1e-2], "trunk__hidden_units": [(8,), (16,)]}
 N_JOBS = 2
@@ -59,6 +59,20 @@ def _search(X, Y, n_jobs=None):
 def _cross_validate(X, Y, n_jobs=None):
     return cross_validate(
         _classifier(lr=1e-2), X, Y, cv=3, n_jobs=n_jobs, return_estimator=True
+    )
+
+
+def _cross_validate_mixed(X, Y, n_jobs=None):
+    """A classification and a regression task: the item and a number."""
+    mixed = np.column_stack([Y[:, 0], X[:, 0] * 3.0]).astype(object)
+    estimator = MultiTaskEstimator(
+        ["classification", "regression"],
+        trunk__hidden_units=(8,),
+        max_epochs=5,
+        random_state=0,
+    )
+    return cross_validate(
+        estimator, X, mixed, cv=3, n_jobs=n_jobs, return_estimator=True
     )
 
 
@@ -212,6 +226,15 @@ def test_dask_cross_validate_matches_sequential(two_tasks, dask_client):
     with joblib.parallel_config(backend="dask"):
         parallel = _cross_validate(X, Y)
     _assert_same_cross_validation(parallel, _sequential(_cross_validate, threads, X, Y))
+
+
+def test_dask_cross_validate_of_mixed_tasks_matches_sequential(two_tasks, dask_client):
+    X, Y, *_ = two_tasks
+    _, threads = dask_client
+    with joblib.parallel_config(backend="dask"):
+        parallel = _cross_validate_mixed(X, Y)
+    sequential = _sequential(_cross_validate_mixed, threads, X, Y)
+    _assert_same_cross_validation(parallel, sequential)
 
 
 def test_dask_workers_share_the_cores(two_tasks, dask_client):

@@ -7,7 +7,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from skmtl import MultiTaskClassifier, TrainingHistoryDisplay
+from skmtl import MultiTaskClassifier, MultiTaskEstimator, TrainingHistoryDisplay
 
 matplotlib = pytest.importorskip("matplotlib")
 
@@ -108,6 +108,22 @@ def test_plot_on_given_axes_and_pipeline(data):
     assert display.lines_["train_loss_task_0"].get_linewidth() == 3
     with pytest.raises(ValueError, match="2 x 3 axes"):
         TrainingHistoryDisplay.from_estimator(pipe, ax=axes[:, :2])
+
+
+def test_a_regression_task_shows_its_r2(data):
+    X, Y = data
+    mixed = np.column_stack([Y[:, 0], X[:, 0] * 2.0]).astype(object)
+    est = MultiTaskEstimator(
+        ["classification", "regression"],
+        max_epochs=3,
+        validation_fraction=0.25,
+        random_state=0,
+    ).fit(X, mixed)
+    display = TrainingHistoryDisplay.from_estimator(est)
+    assert {"train_acc_task_0", "valid_r2_task_1"} <= set(display.lines_)
+    assert "train_acc_task_1" not in display.lines_
+    labels = [panel.get_ylabel() for panel in display.axes_[1]]
+    assert labels == ["accuracy", "R²"]
 
 
 def test_constructor_takes_values():
