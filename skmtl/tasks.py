@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, clone
 
-__all__ = ["KINDS", "Classification", "Regression", "Task", "make_tasks"]
+__all__ = ["Classification", "Regression", "Task"]
 
 # The losses of a regression task: each maps outputs and targets of the same
 # shape to one loss per element.
