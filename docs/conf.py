@@ -116,6 +116,18 @@ html_theme_options = {
     "navigation_with_keys": False,
     "show_toc_level": 2,
     "header_links_before_dropdown": 6,
+    # The header on one line at 1280 px: the links after the title, a search icon.
+    "navbar_align": "left",
+    "navbar_persistent": ["search-button"],
+    # The user guide's chapters show their contents in the left sidebar, under
+    # the list of chapters, and leave the right one out: their code blocks get
+    # the width.
+    "secondary_sidebar_items": {
+        "*": ["page-toc", "sourcelink"],
+        "generated/*": ["page-toc", "sourcelink"],
+        "auto_examples/*": ["page-toc", "sourcelink"],
+        "user_guide/*": [],
+    },
 }
 # Pages that stand alone get no left sidebar: its empty "Section Navigation"
 # column would only narrow the text (the user guide's chapters and the API
@@ -129,6 +141,7 @@ html_sidebars = {
     "changelog": [],
     "citing": [],
     "api": [],
+    "user_guide/*": ["sidebar-nav-bs", "page-toc"],
 }
 html_static_path = ["_static"]
 html_css_files = ["skmtl.css"]

@@ -20,6 +20,7 @@ import os
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 from sklearn.base import clone
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
@@ -92,6 +93,7 @@ for name in ("equal", "uncertainty", "dwa", "gradnorm", "upgrad"):
     share = digit_share(fitted[name])
     ax_w.plot(np.arange(1, len(share) + 1), share, label=name)
 ax_w.set_xlabel("epoch")
+ax_w.xaxis.set_major_locator(MaxNLocator(integer=True))  # whole epochs
 ax_w.set_ylabel("digit's share of the loss weights")
 ax_w.legend()
 fig.tight_layout()
