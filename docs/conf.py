@@ -119,13 +119,14 @@ html_theme_options = {
     # The header on one line at 1280 px: the links after the title, a search icon.
     "navbar_align": "left",
     "navbar_persistent": ["search-button"],
-    # The user guide's chapters show their contents in the left sidebar, under
-    # the list of chapters, and leave the right one out: their code blocks get
-    # the width.
+    # The user guide's chapters and the examples show their contents in the left
+    # sidebar, under the list of their siblings, and leave the right one out:
+    # their code blocks get the width.
     "secondary_sidebar_items": {
         "*": ["page-toc", "sourcelink"],
         "generated/*": ["page-toc", "sourcelink"],
-        "auto_examples/*": ["page-toc", "sourcelink"],
+        "auto_examples/index": ["page-toc", "sourcelink"],
+        "auto_examples/plot_*": [],
         "user_guide/*": [],
     },
 }
@@ -142,6 +143,7 @@ html_sidebars = {
     "citing": [],
     "api": [],
     "user_guide/*": ["sidebar-nav-bs", "page-toc"],
+    "auto_examples/plot_*": ["sidebar-nav-bs", "page-toc"],
 }
 html_static_path = ["_static"]
 html_css_files = ["skmtl.css"]

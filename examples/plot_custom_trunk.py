@@ -86,7 +86,7 @@ for params, d, o in zip(
 ):
     print(f"{params}: digit accuracy {d:.3f}, odd accuracy {o:.3f}")
 
-fig, ax = plt.subplots(figsize=(6, 3))
+fig, ax = plt.subplots(figsize=(7, 3), layout="constrained")
 labels = [
     f"width {p['trunk__width']}, {p['trunk__n_blocks']} block(s)"
     for p in results["params"]
@@ -97,8 +97,7 @@ ax.barh(y + 0.2, results["mean_test_odd"], 0.4, label="odd")
 ax.set_yticks(y, labels)
 ax.set_xlim(0.5, 1.0)
 ax.set_xlabel("mean cross-validated accuracy")
-ax.legend(loc="lower left")
-fig.tight_layout()
+fig.legend(loc="outside right upper")  # beside the bars, not on them
 plt.show()
 
 # %%

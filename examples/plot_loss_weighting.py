@@ -87,7 +87,7 @@ for offset, (t, task) in zip((-0.2, 0.2), enumerate(("digit", "odd"))):
 ax_acc.set_xticks(x, names, rotation=45, ha="right")
 ax_acc.set_ylim(0.8, 1.0)
 ax_acc.set_ylabel("held-out accuracy")
-ax_acc.legend(loc="lower right")
+ax_acc.legend(loc="upper right", ncols=2)  # above the bars
 
 for name in ("equal", "uncertainty", "dwa", "gradnorm", "upgrad"):
     share = digit_share(fitted[name])

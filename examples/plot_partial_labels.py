@@ -76,10 +76,11 @@ fig.tight_layout()
 plt.show()
 
 # %%
-# One seed, a few thousand images and a few epochs: a difference of a few
-# hundredths here is within what another seed or another draw of images would
-# change. ``benchmarks/bench_partial_labels.py`` measures the same comparison on
-# 12,000 images with 5% and 25% of the labels, over two seeds: with 5% the
-# multi-task net was ahead on the scarce task by less than the seeds' spread;
-# with 25% it was behind on the item and ahead on the group.
+# Here the single-task net, trained ten times the epochs on its tenth of the
+# rows, ends level with or ahead of the multi-task net: on this small run,
+# sharing the trunk bought no group accuracy. It is one seed, a few thousand
+# images and a few epochs. ``benchmarks/bench_partial_labels.py`` measures the
+# same comparison on 12,000 images with 5% and 25% of the labels, over two
+# seeds: with 5% the multi-task net was ahead on the scarce task by less than
+# the seeds' spread; with 25% it was behind on the item and ahead on the group.
 # The site's page "When does multi-task learning help?" gathers these results.
