@@ -58,12 +58,13 @@ numpydoc_xref_param_type = False
 myst_heading_anchors = 3
 myst_enable_extensions = ["dollarmath", "amsmath"]
 
-# Maths: MathJax 3, run by the reader's browser. By default the pages load it from
-# Sphinx's default CDN (nothing is fetched at build time, but a reader offline sees
-# the TeX source). For a site that works offline, point SKMTL_MATHJAX at the es5
-# folder of MathJax 3 (`npm install mathjax@3` puts it in
-# node_modules/mathjax/es5): its tex-chtml.js and fonts are then copied into the
-# site's _static/mathjax/ and loaded from there.
+# Maths: MathJax, run by the reader's browser. By default the pages load Sphinx's
+# default, MathJax 4 from a public CDN (nothing is fetched at build time, but a
+# reader offline sees the TeX source). For a site that works offline, point
+# SKMTL_MATHJAX at the es5 folder of MathJax 3 (`npm install mathjax@3` puts it
+# in node_modules/mathjax/es5): its tex-chtml.js and fonts are then copied into
+# the site's _static/mathjax/ and loaded from there. (sphinx.ext.imgmath would
+# need LaTeX, which the build machines lack.)
 _MATHJAX = os.environ.get("SKMTL_MATHJAX")
 if _MATHJAX:
     if not (Path(_MATHJAX) / "tex-chtml.js").is_file():
