@@ -16,6 +16,7 @@ import pytest
 API = Path(__file__).parents[1] / "docs" / "api.rst"
 PUBLIC_MODULES = (
     "skmtl",
+    "skmtl.tasks",
     "skmtl.modules",
     "skmtl.weighting",
     "skmtl.callbacks",
