@@ -583,7 +583,7 @@ class MultiTaskEstimator(
         check_is_fitted(self)
         return self._fill_per_task(
             X,
-            [getattr(task, "predict_proba", None) for task in self.tasks_],
+            [getattr(task, "probabilities", None) for task in self.tasks_],
         )
 
     def predict(self, X):

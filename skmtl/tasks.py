@@ -241,7 +241,7 @@ class Classification(Task):
     def decode(self, outputs):
         return self.classes_[outputs.argmax(dim=1).numpy()]
 
-    def predict_proba(self, outputs):
+    def probabilities(self, outputs):
         """The class probabilities from the head's outputs (logits)."""
         return torch.softmax(outputs.double(), dim=1).numpy()
 
