@@ -20,6 +20,7 @@ two tasks: the digit and whether it is odd.
 # ----------
 import os
 
+import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from sklearn.datasets import load_digits
@@ -84,6 +85,20 @@ for params, d, o in zip(
     strict=True,
 ):
     print(f"{params}: digit accuracy {d:.3f}, odd accuracy {o:.3f}")
+
+fig, ax = plt.subplots(figsize=(7, 3), layout="constrained")
+labels = [
+    f"width {p['trunk__width']}, {p['trunk__n_blocks']} block(s)"
+    for p in results["params"]
+]
+y = np.arange(len(labels))
+ax.barh(y - 0.2, results["mean_test_digit"], 0.4, label="digit")
+ax.barh(y + 0.2, results["mean_test_odd"], 0.4, label="odd")
+ax.set_yticks(y, labels)
+ax.set_xlim(0.5, 1.0)
+ax.set_xlabel("mean cross-validated accuracy")
+fig.legend(loc="outside right upper")  # beside the bars, not on them
+plt.show()
 
 # %%
 # The fitted network

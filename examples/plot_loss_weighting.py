@@ -20,6 +20,7 @@ import os
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 from sklearn.base import clone
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
@@ -86,12 +87,13 @@ for offset, (t, task) in zip((-0.2, 0.2), enumerate(("digit", "odd"))):
 ax_acc.set_xticks(x, names, rotation=45, ha="right")
 ax_acc.set_ylim(0.8, 1.0)
 ax_acc.set_ylabel("held-out accuracy")
-ax_acc.legend(loc="lower right")
+ax_acc.legend(loc="upper right", ncols=2)  # above the bars
 
 for name in ("equal", "uncertainty", "dwa", "gradnorm", "upgrad"):
     share = digit_share(fitted[name])
     ax_w.plot(np.arange(1, len(share) + 1), share, label=name)
 ax_w.set_xlabel("epoch")
+ax_w.xaxis.set_major_locator(MaxNLocator(integer=True))  # whole epochs
 ax_w.set_ylabel("digit's share of the loss weights")
 ax_w.legend()
 fig.tight_layout()

@@ -84,7 +84,7 @@ for i, (name, scores) in enumerate(results.items()):
 ax.set_xticks(np.arange(len(scoring)), list(scoring))
 ax.set_ylim(0.8, 1.0)
 ax.set_ylabel("test accuracy (5-fold CV)")
-ax.legend(loc="lower right")
+ax.legend(loc="upper right", ncols=2)  # above the bars
 fig.tight_layout()
 plt.show()
 

@@ -48,7 +48,7 @@ for task, name in (("task_0", "digit"), ("task_1", "odd")):
 # Loss and accuracy per task, per epoch
 # -------------------------------------
 # :class:`~skmtl.TrainingHistoryDisplay` draws one column per task: its loss and
-# accuracy, training (solid) and validation (dashed). A numpy ``Y`` names its
+# accuracy, training (blue) and validation (orange). A numpy ``Y`` names its
 # tasks ``task_0`` and ``task_1``.
 display = TrainingHistoryDisplay.from_estimator(clf)
 display.figure_.suptitle("digits: the digit (task_0) and odd (task_1)")

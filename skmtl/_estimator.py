@@ -313,17 +313,18 @@ class MultiTaskEstimator(
             are refused.
 
         y : array-like of shape (n_samples,) or (n_samples, n_tasks)
-            Labels of any type, one task per column. A DataFrame's column names
+            One task per column: labels of any type for a classification task,
+            numbers for a regression task. A DataFrame's column names
             become the task names; a warm fit or ``score`` on a DataFrame
             matches its columns to the fitted tasks by name. Labels equal to
             ``missing_label`` are missing. A column vector, of shape
             ``(n_samples, 1)``, is taken as a 1-D ``y`` with a
             :class:`~sklearn.exceptions.DataConversionWarning`, as
-            scikit-learn's classifiers do.
+            scikit-learn's estimators do.
 
         sample_weight : array-like of shape (n_samples,), default=None
-            Weight of each row's loss, in every task; ``None`` weighs rows
-            equally.
+            Weight of each row's loss, in every task (and in the mean and
+            scale of a regression target); ``None`` weighs rows equally.
 
         Returns
         -------
@@ -441,9 +442,7 @@ class MultiTaskEstimator(
         noise."""
         if valid is None:
             return
-        kept = [
-            t for t, task in enumerate(targets.tasks) if task.kind == "classification"
-        ]
+        kept = [t for t, task in enumerate(targets.tasks) if hasattr(task, "classes_")]
         scarce = scarce_validation_classes(
             [names[t] for t in kept],
             [targets.tasks[t].classes_ for t in kept],
@@ -584,10 +583,7 @@ class MultiTaskEstimator(
         check_is_fitted(self)
         return self._fill_per_task(
             X,
-            [
-                task.predict_proba if task.kind == "classification" else None
-                for task in self.tasks_
-            ],
+            [getattr(task, "probabilities", None) for task in self.tasks_],
         )
 
     def predict(self, X):

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, clone
 
-__all__ = ["KINDS", "Classification", "Regression", "Task", "make_tasks"]
+__all__ = ["Classification", "Regression", "Task"]
 
 # The losses of a regression task: each maps outputs and targets of the same
 # shape to one loss per element.
@@ -180,6 +180,15 @@ class Classification(Task):
         classifiers: ``"balanced"`` weighs them inversely to their (weighted)
         frequencies, a dict ``{label: weight}`` sets them.
 
+    label_smoothing : float or None, default=None
+        The task's label smoothing ``eps`` in ``[0, 1)``, as torch's
+        :class:`~torch.nn.CrossEntropyLoss` takes it: the loss of a row is
+        ``(1 - eps)`` times the cross-entropy of its label plus ``eps`` times
+        the mean cross-entropy over the classes. ``None``: the net's
+        criterion's (``criterion__label_smoothing``, 0 by default). A task
+        with its own smoothing is scored with torch's cross-entropy, not
+        with a criterion of your own.
+
     Attributes
     ----------
     classes_ : ndarray
@@ -188,19 +197,30 @@ class Classification(Task):
     Examples
     --------
     >>> from skmtl.tasks import Classification
-    >>> Classification(class_weight="balanced")
-    Classification(class_weight='balanced')
+    >>> Classification(class_weight="balanced", label_smoothing=0.1)
+    Classification(class_weight='balanced', label_smoothing=0.1)
     """
 
     kind = "classification"
     score_name = "acc"
 
-    def __init__(self, class_weight=None):
+    def __init__(self, class_weight=None, label_smoothing=None):
         self.class_weight = class_weight
+        self.label_smoothing = label_smoothing
 
     def encode(self, labels, missing, name, fitted=None, sample_weight=None):
         from ._targets import encode_classes
 
+        smoothing = self.label_smoothing
+        if smoothing is not None and not (
+            isinstance(smoothing, (int, float, np.number))
+            and not isinstance(smoothing, bool)
+            and 0 <= smoothing < 1
+        ):
+            raise ValueError(
+                f"Task {name!r}: label_smoothing must be a number in [0, 1) or "
+                f"None; got {smoothing!r}."
+            )
         task = clone(self)
         known = None if fitted is None else fitted.classes_
         task.classes_, codes = encode_classes(labels, missing, name, known)
@@ -221,7 +241,7 @@ class Classification(Task):
     def decode(self, outputs):
         return self.classes_[outputs.argmax(dim=1).numpy()]
 
-    def predict_proba(self, outputs):
+    def probabilities(self, outputs):
         """The class probabilities from the head's outputs (logits)."""
         return torch.softmax(outputs.double(), dim=1).numpy()
 
@@ -229,10 +249,17 @@ class Classification(Task):
     def group_losses(net, tasks, outputs, targets):
         n_rows, n_tasks, n_classes = outputs.shape
         labels = targets.long() if targets.is_floating_point() else targets
-        rows = net.criterion_(
-            outputs.reshape(-1, n_classes), labels.clamp(min=0).reshape(-1)
-        )
-        return rows.view(n_rows, n_tasks)
+        logits, labels = outputs.reshape(-1, n_classes), labels.clamp(min=0).reshape(-1)
+        smoothing = [task.label_smoothing for task in tasks]
+        if all(eps is None for eps in smoothing):
+            return net.criterion_(logits, labels).view(n_rows, n_tasks)
+        # Each task its own smoothing: torch's formula, with one eps a column.
+        default = getattr(net.criterion_, "label_smoothing", 0.0)
+        eps = outputs.new_tensor([default if e is None else e for e in smoothing])
+        log_p = torch.log_softmax(outputs, -1)
+        own = -log_p.reshape(-1, n_classes).gather(1, labels[:, None])
+        own = own.view(n_rows, n_tasks)
+        return (1 - eps) * own - eps * log_p.mean(-1)
 
     @staticmethod
     def labelled(targets, weights):

@@ -1,16 +1,19 @@
-"""The ```python blocks of the user guide and the README run as written.
+"""The ```python blocks of the user guide's chapters and the README run as written.
 
 The README's quick start, its only block, runs on its own with every warning
 an error, and must print the accuracies its text shows, to 0.01.
 
-Each file's first block is its setup (imports and data); every block runs in a
+The user guide is one file per chapter, docs/user_guide/*.md but its index, and
+every chapter has blocks. Each file's first block is its setup (imports and
+data); every block runs in a
 fresh copy of the setup's namespace, so that each runs after the setup alone, as
 a reader who copies it would run it. A block fails when it raises, prints
 ``nan``, gives a NaN score (a float, or a float array in a ``cross_validate``
 result or a search's ``cv_results_``, whether assigned to a name or left as a
 bare expression's value), or makes scikit-learn warn that a fit or a score failed
 (which ``cross_validate`` and ``GridSearchCV`` turn into NaN). A block that is not
-meant to run is fenced as ```text: only the user guide's Ray one, as the test
+meant to run is fenced otherwise (```text, or ```{code-block} python to keep its
+highlighting): only the Ray one of the model selection chapter, as the test
 environment has no Ray.
 
 The blocks run on one torch thread: the results do not depend on the machine's
@@ -36,7 +39,12 @@ import torch
 from sklearn.exceptions import FitFailedWarning
 
 ROOT = Path(__file__).parents[1]
-FILES = ("docs/user_guide.md",)
+GUIDE = ROOT / "docs" / "user_guide"
+FILES = tuple(
+    str(path.relative_to(ROOT))
+    for path in sorted(GUIDE.glob("*.md"))
+    if path.name != "index.md"
+)
 _NAN = re.compile(r"\bnan\b", re.IGNORECASE)
 _SKLEARN_NAN_WARNINGS = ("nan", "non-finite", "failed")
 
@@ -75,6 +83,7 @@ BLOCKS = [
 
 
 def test_every_file_has_blocks():
+    assert len(FILES) >= 10, f"the user guide's chapters: {FILES}"
     assert {name for name, *_ in (p.values for p in BLOCKS)} == set(FILES)
     assert len(_python_blocks("README.md")) == 1
 

@@ -188,3 +188,20 @@ def test_the_estimators_of_one_kind_are_this_estimator():
     assert issubclass(MultiTaskRegressor, MultiTaskEstimator)
     assert "tasks" not in MultiTaskClassifier().get_params()
     assert "tasks" not in MultiTaskRegressor().get_params()
+
+
+def test_zero_weighted_rows_are_dropped_rows_and_memmaps_train(data, tmp_path):
+    X, Y = data
+    weights = np.where(np.arange(len(X)) % 4 == 0, 0.0, 1.0)
+    kept = weights > 0
+    weighted = _fit(X, Y, max_epochs=3).fit(X, Y, sample_weight=weights)
+    dropped = _fit(X[kept], Y[kept], max_epochs=3)
+    np.testing.assert_array_equal(weighted.predict(X), dropped.predict(X))
+    assert weighted.tasks_[1].mean_ == pytest.approx(Y["price"][kept].mean())
+    stored = np.lib.format.open_memmap(
+        tmp_path / "X.npy", mode="w+", dtype=np.float32, shape=X.shape
+    )
+    stored[:] = X
+    from_memmap = _fit(stored, Y, max_epochs=3)
+    from_array = _fit(X.astype(np.float32), Y, max_epochs=3)
+    np.testing.assert_array_equal(from_memmap.predict(X), from_array.predict(X))

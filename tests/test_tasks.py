@@ -137,3 +137,34 @@ def test_make_tasks_takes_names_and_objects():
         make_tasks(["regression"], 2)
     with pytest.raises(ValueError, match=r"tasks\[0\] must be"):
         make_tasks(["ranking"], 1)
+
+
+def test_label_smoothing_per_task_is_torchs():
+    torch.manual_seed(0)
+    outputs = torch.randn(5, 3, 4)
+    targets = torch.tensor([[0, 1, 3], [2, 2, 0], [1, 0, 1], [3, 3, 2], [0, 1, 1]])
+
+    class Net:
+        criterion_ = torch.nn.CrossEntropyLoss(reduction="none")
+
+    tasks = [
+        Classification(label_smoothing=0.1),
+        Classification(),
+        Classification(label_smoothing=0.3),
+    ]
+    losses = Classification.group_losses(Net(), tasks, outputs, targets)
+    for t, eps in enumerate([0.1, 0.0, 0.3]):
+        expected = torch.nn.functional.cross_entropy(
+            outputs[:, t], targets[:, t], reduction="none", label_smoothing=eps
+        )
+        torch.testing.assert_close(losses[:, t], expected)
+    # Without a task's own smoothing, the net's criterion, whatever it is.
+    plain = Classification.group_losses(Net(), [Classification()] * 3, outputs, targets)
+    torch.testing.assert_close(
+        plain[:, 1],
+        torch.nn.functional.cross_entropy(
+            outputs[:, 1], targets[:, 1], reduction="none"
+        ),
+    )
+    with pytest.raises(ValueError, match="label_smoothing must be"):
+        _encode(Classification(label_smoothing=1.0), [0, 1])
