@@ -18,7 +18,12 @@ from ._batching import TensorBatchIterator, device_available
 from ._net import MultiTaskNet
 from ._routing import NET_PREFIXES
 from .augmentation import ImageAugmentation
-from .callbacks import FitLRScheduler, FitProgressBar, ToleranceStopping
+from .callbacks import (
+    FitLRScheduler,
+    FitProgressBar,
+    PerTaskStopping,
+    ToleranceStopping,
+)
 from .modules import CNN, MLP, MultiTaskModule
 from .weighting import make_loss_weighting
 
@@ -160,6 +165,12 @@ def _stopping_callbacks(params):
     early_stopping = params["early_stopping"]
     if not (stops(params) or early_stopping):
         return []
+    if early_stopping == "per_task":
+        callback = PerTaskStopping(
+            patience=params["n_iter_no_change"] if stops(params) else float("inf"),
+            threshold=params["tol"] if stops(params) else 0.0,
+        )
+        return [(STOPPING, callback)]
     # Without tol or n_iter_no_change, early_stopping only restores the best
     # epoch's weights: an infinite patience never stops.
     callback = ToleranceStopping(

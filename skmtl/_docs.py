@@ -58,7 +58,7 @@ SHARED = {
         never stops early: every ``fit`` then runs exactly ``max_epochs``
         epochs, without a ``ConvergenceWarning``.
 
-    early_stopping : bool, default=False
+    early_stopping : bool or "per_task", default=False
         Whether to monitor the mean validation score over tasks
         (``valid_score``: each task's accuracy, or R^2 for a regression
         task) on ``validation_fraction`` of the rows, instead of
@@ -71,7 +71,15 @@ SHARED = {
         with 27 validation rows, it cost 0.02 accuracy on two of the three
         tasks here and 0.09-0.11 for MLPClassifier). ``fit`` warns with a
         ``UserWarning`` when the validation rows hold fewer than 5 labelled
-        rows of some class of some task.
+        rows of some class of some task. ``"per_task"``: each task keeps the
+        weights of its own best validation epoch (a snapshot of the whole
+        network then, as the heads read the trunk) and ``predict`` answers
+        it from them; training stops when no task has improved by ``tol``
+        for more than ``n_iter_no_change`` epochs (see
+        :class:`~skmtl.PerTaskStopping`). With T tasks that is up
+        to T networks kept and run at predict; with hard sharing it is the
+        equal of T single-task nets each at its best epoch. ``net_`` and
+        :meth:`transform` keep the last epoch's weights.
 
     batch_size : int, default=200
         Number of rows per mini-batch, for training and prediction. As
@@ -219,10 +227,11 @@ SHARED = {
         Number of epochs run, over every ``fit`` of a warm start, as
         MLPClassifier's; ``len(net_.history)``.
 
-    best_epoch_ : int
+    best_epoch_ : int or ndarray of shape (n_tasks,)
         The epoch (numbered as in ``net_.history``, from 1) of the last
         ``fit``'s lowest training objective, or with ``early_stopping`` of its
-        highest validation score, whose weights the model then has.
+        highest validation score, whose weights the model then has; with
+        ``early_stopping="per_task"``, each task's.
 
     best_loss_ : float or None
         The lowest training objective of the last ``fit`` (see ``tol``), as
@@ -230,9 +239,10 @@ SHARED = {
         ``None`` with ``early_stopping``. An interrupted ``fit`` (Ctrl-C)
         counts the epoch it interrupted, scored over its finished batches.
 
-    best_validation_score_ : float or None
+    best_validation_score_ : float, ndarray of shape (n_tasks,) or None
         With ``early_stopping``, the highest mean validation score over
-        tasks of the last ``fit``, the model's; ``None`` otherwise, as
+        tasks of the last ``fit``, the model's (with ``"per_task"``, each
+        task's highest validation score); ``None`` otherwise, as
         MLPClassifier's.
 
     fitted_params_ : dict

@@ -146,7 +146,7 @@ class MultiTaskEstimator(
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left"), None],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), None],
-        "early_stopping": ["boolean"],
+        "early_stopping": ["boolean", StrOptions({"per_task"})],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "optimizer": [callable],
@@ -375,6 +375,8 @@ class MultiTaskEstimator(
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         train, valid = split_validation(rows, holdout, seed)
         check_tasks_train(names, weights[train], holdout)
+        if self.early_stopping == "per_task":
+            self._check_validation_labels(names, weights[valid])
         if self.early_stopping:
             self._warn_scarce_validation(names, targets, valid)
 
@@ -436,6 +438,17 @@ class MultiTaskEstimator(
             )
         return make_tasks(self.tasks, n_tasks)
 
+    @staticmethod
+    def _check_validation_labels(names, weights):
+        """Per-task selection needs each task's validation score."""
+        for name, total in zip(names, weights.sum(axis=0)):
+            if not total > 0:
+                raise ValueError(
+                    f"early_stopping='per_task' selects each task's epoch by its "
+                    f"validation score, but task {name!r} has no labelled "
+                    "validation row. Raise validation_fraction or label more rows."
+                )
+
     def _warn_scarce_validation(self, names, targets, valid):
         """Warn when a classification task's validation rows hold few labels of
         a class: the accuracy that picks the stopping epoch is then mostly
@@ -455,7 +468,8 @@ class MultiTaskEstimator(
             for name, label, count in scarce
         )
         warnings.warn(
-            f"early_stopping=True holds out {len(valid)} validation rows, which "
+            f"early_stopping={self.early_stopping!r} holds out {len(valid)} "
+            "validation rows, which "
             f"leave few labelled rows per class: {tasks} (fewer than "
             f"{MIN_VALIDATION_PER_CLASS}). The validation accuracy that picks the "
             "stopping epoch is then noisy, and early stopping often costs "
@@ -526,13 +540,17 @@ class MultiTaskEstimator(
         if not scores:
             # Interrupted before any score: the model is as it was left.
             best, score = self.n_iter_, None
+        elif self.early_stopping == "per_task":
+            # Each task's own epoch, whose snapshot answers for it.
+            best = np.array([stopping.best_epochs_[n] for n in self.task_names_])
+            score = np.array([stopping.best_scores_[n] for n in self.task_names_])
         elif self.early_stopping:
             # The epoch whose weights the stopping callback restored.
             best = stopping.best_epoch_ or scores[-1][0]
             score = self.net_.history[best - 1, monitor]
         else:
             best, score = min(scores, key=lambda pair: pair[1])
-        self.best_epoch_ = int(best)
+        self.best_epoch_ = best if isinstance(best, np.ndarray) else int(best)
         self.best_validation_score_ = score if self.early_stopping else None
         self.best_loss_ = None if self.early_stopping else score
         stopped = stopping is not None and stopping.stopped_
@@ -727,11 +745,47 @@ class MultiTaskEstimator(
         than a batch of ``X`` is copied."""
         check_is_fitted(self)
         X = self._validate_X(X)
+        out = [None] * len(transforms)
+        for net, tasks in self._nets_by_task():
+            own = [f if t in tasks else None for t, f in enumerate(transforms)]
+            for t, array in enumerate(self._fill(X, own, net)):
+                if t in tasks:
+                    out[t] = array
+        return out
+
+    def _nets_by_task(self):
+        """The nets that answer for the tasks, with the tasks each answers
+        for: the fitted net for all of them, or with per-task selection one
+        net per snapshot, its module loaded with the snapshot's weights."""
+        stopping = dict(self.net_.callbacks_).get(STOPPING)
+        snapshots = getattr(stopping, "snapshots_", None)
+        if not snapshots or self.fitted_params_["early_stopping"] != "per_task":
+            return [(self.net_, set(range(len(self.tasks_))))]
+        nets = []
+        for epoch, state in snapshots.items():
+            tasks = {
+                t
+                for t, name in enumerate(self.task_names_)
+                if stopping.best_epochs_[name] == epoch
+            }
+            # A shallow copy of the net with its own module: the fitted net is
+            # left as it is, and predictions in threads do not meet. (Not
+            # copy.copy, which goes through skorch's __getstate__, a deep copy.)
+            net = object.__new__(type(self.net_))
+            vars(net).update(vars(self.net_))
+            module = copy.deepcopy(self.net_.module_)
+            module.load_state_dict(state)
+            vars(net)["module_"] = module
+            nets.append((net, tasks))
+        return nets
+
+    def _fill(self, X, transforms, net):
+        """:meth:`_fill_per_task` with one net."""
         out, start = None, 0
         # The net's iterator moves one batch at a time to the net's device,
         # which is the CPU for a model trained on a GPU and loaded where there
         # is none; forward_iter brings the outputs back to the host.
-        for outputs in self.net_.forward_iter(RowDataset(X)):
+        for outputs in net.forward_iter(RowDataset(X)):
             parts = [
                 None if transform is None else transform(z)
                 for transform, z in zip(transforms, outputs)

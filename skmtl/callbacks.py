@@ -22,6 +22,7 @@ __all__ = [
     "BatchTaskScores",
     "FitLRScheduler",
     "FitProgressBar",
+    "PerTaskStopping",
     "TaskGradientSimilarity",
     "TaskPrintLog",
     "ToleranceStopping",
@@ -364,6 +365,93 @@ class ToleranceStopping(EarlyStopping):
     def stopped_(self):
         """Whether the last fit stopped on a plateau of the monitored score."""
         return self.misses_ > self.patience
+
+
+class PerTaskStopping(Callback):
+    """Keep each task's best validation epoch, and stop when no task improves.
+
+    Per-task model selection (``early_stopping="per_task"``): after each
+    epoch, each task whose validation score (``valid_acc_<task>``, or
+    ``valid_r2_<task>`` for a regression task) is its best so far gets a
+    snapshot of the whole network as it is then (the heads read the trunk),
+    and each task answers from its own snapshot at predict. Tasks whose best
+    is the same epoch share one snapshot, and a snapshot no task keeps is
+    dropped: at most one copy of the network per task. An epoch is a miss
+    for a task unless its score beats the task's best by more than
+    ``threshold``; training stops when every task has had more than
+    ``patience`` misses in a row. With a single task this is
+    :class:`ToleranceStopping` with ``load_best``.
+
+    Parameters
+    ----------
+    patience : int or float, default=10
+        Misses in a row before a task stops counting; ``float("inf")`` never
+        stops (each task still keeps its best epoch).
+
+    threshold : float, default=1e-4
+        The improvement that resets a task's misses.
+
+    sink : callable, default=print
+        Where the stopping message goes, when the net's ``verbose`` is set.
+
+    Attributes
+    ----------
+    best_epochs_ : dict of str to int
+        Each task's best epoch of the last ``fit``.
+
+    best_scores_ : dict of str to float
+        Each task's best validation score.
+
+    snapshots_ : dict of int to dict
+        The module's state (``state_dict``) at each epoch that is some task's
+        best.
+
+    misses_ : dict of str to int
+        Each task's misses in a row.
+    """
+
+    def __init__(self, patience=10, threshold=1e-4, sink=print):
+        self.patience = patience
+        self.threshold = threshold
+        self.sink = sink
+
+    def on_train_begin(self, net, **kwargs):
+        names = net.task_names
+        self.best_epochs_ = dict.fromkeys(names)
+        self.best_scores_ = dict.fromkeys(names)
+        self.misses_ = dict.fromkeys(names, 0)
+        self.snapshots_ = {}
+
+    def on_epoch_end(self, net, **kwargs):
+        epoch = net.history[-1]
+        number = epoch["epoch"]
+        improved = False
+        for name, task in zip(net.task_names, net._task_kinds):
+            score = epoch[f"valid_{task.score_name}_{name}"]
+            best = self.best_scores_[name]
+            gained = best is None or score - best > self.threshold
+            self.misses_[name] = 0 if gained else self.misses_[name] + 1
+            if best is None or score > best:
+                self.best_scores_[name], self.best_epochs_[name] = score, number
+                improved = True
+        if improved:
+            state = net.module_.state_dict()
+            self.snapshots_[number] = {k: v.detach().clone() for k, v in state.items()}
+            kept = set(self.best_epochs_.values())
+            for old in [e for e in self.snapshots_ if e not in kept]:
+                del self.snapshots_[old]
+        if self.stopped_:
+            if net.verbose:
+                self.sink(
+                    "Stopping since no task's validation score has improved by "
+                    f"{self.threshold} in the last {self.patience + 1} epochs."
+                )
+            raise KeyboardInterrupt
+
+    @property
+    def stopped_(self):
+        """Whether every task has had more than ``patience`` misses in a row."""
+        return all(misses > self.patience for misses in self.misses_.values())
 
 
 class FitLRScheduler(LRScheduler):

@@ -205,3 +205,100 @@ def test_zero_weighted_rows_are_dropped_rows_and_memmaps_train(data, tmp_path):
     from_memmap = _fit(stored, Y, max_epochs=3)
     from_array = _fit(X.astype(np.float32), Y, max_epochs=3)
     np.testing.assert_array_equal(from_memmap.predict(X), from_array.predict(X))
+
+
+# Per-task model selection: early_stopping="per_task"
+
+
+@pytest.fixture(scope="module")
+def digits():
+    from sklearn.datasets import load_digits
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = load_digits(return_X_y=True)
+    X = StandardScaler().fit_transform(X)[:500]
+    y = y[:500]
+    return X, np.column_stack([y, y % 2, y >= 5])
+
+
+def _per_task(X, Y, **params):
+    defaults = {"max_epochs": 12, "n_iter_no_change": None, "random_state": 0}
+    return MultiTaskClassifier(early_stopping="per_task", **{**defaults, **params}).fit(
+        X, Y
+    )
+
+
+def test_each_task_answers_from_its_own_best_epoch(digits):
+    """Exactly: task t's predictions are those of the same net trained for
+    best_epoch_[t] epochs, on the same rows with the same seed."""
+    X, Y = digits
+    clf = _per_task(X, Y)
+    history = clf.net_.history
+    for t, name in enumerate(clf.task_names_):
+        scores = history[:, f"valid_acc_{name}"]
+        assert clf.best_epoch_[t] == int(np.argmax(scores)) + 1
+        assert clf.best_validation_score_[t] == max(scores)
+    assert len(set(clf.best_epoch_)) > 1, "the tasks should peak apart here"
+    Y_pred, proba = clf.predict(X), clf.predict_proba(X)
+    for t in range(3):
+        alone = MultiTaskClassifier(
+            max_epochs=int(clf.best_epoch_[t]),
+            n_iter_no_change=None,
+            validation_fraction=0.1,
+            random_state=0,
+        ).fit(X, Y)
+        np.testing.assert_array_equal(alone.predict(X)[:, t], Y_pred[:, t])
+        np.testing.assert_array_equal(alone.predict_proba(X)[t], proba[t])
+
+
+def test_one_snapshot_per_best_epoch_at_most(digits):
+    X, Y = digits
+    clf = _per_task(X, Y)
+    stopping = dict(clf.net_.callbacks_)["stopping"]
+    assert sorted(stopping.snapshots_) == sorted(set(clf.best_epoch_.tolist()))
+    assert len(stopping.snapshots_) <= 3
+
+
+def test_training_stops_when_no_task_improves(digits):
+    X, Y = digits
+    clf = _per_task(X, Y, max_epochs=200, n_iter_no_change=2, tol=0.0)
+    stopping = dict(clf.net_.callbacks_)["stopping"]
+    assert stopping.stopped_ and clf.n_iter_ < 200
+    # The last epoch ended the third miss in a row of the last task to improve.
+    assert clf.n_iter_ == max(clf.best_epoch_) + 3
+
+
+def test_per_task_selection_saves_and_loads(digits, tmp_path):
+    X, Y = digits
+    clf = _per_task(X, Y, max_epochs=6)
+    expected = clf.predict(X)
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(clf)).predict(X), expected)
+    path = tmp_path / "clf.skops"
+    sio.dump(clf, path)
+    assert sio.get_untrusted_types(file=path) == [
+        "skmtl._classifier.MultiTaskClassifier",
+        "torch.optim.adam.Adam",
+    ]
+    loaded = sio.load(path, trusted=sio.get_untrusted_types(file=path))
+    np.testing.assert_array_equal(loaded.predict(X), expected)
+
+
+def test_per_task_selection_of_mixed_tasks(data):
+    X, Y = data
+    est = _fit(X, Y, early_stopping="per_task", max_epochs=8)
+    history = est.net_.history
+    for t, (name, kind) in enumerate(zip(est.task_names_, ["acc", "r2", "acc"])):
+        assert est.best_validation_score_[t] == max(history[:, f"valid_{kind}_{name}"])
+    assert np.isfinite(est.score(X, Y))
+
+
+def test_per_task_selection_needs_each_tasks_validation_labels(data):
+    from skmtl._batching import split_validation
+
+    X, Y = data
+    seed = np.random.RandomState(0).randint(np.iinfo(np.int32).max)
+    _, valid = split_validation(np.arange(len(X)), 0.1, seed)
+    Y = Y.astype(object)
+    Y.iloc[valid, 0] = np.nan  # no validation row has the first task's label
+    with pytest.raises(ValueError, match="task 'kind' has no labelled validation"):
+        _fit(X, Y, early_stopping="per_task", missing_label=np.nan)
