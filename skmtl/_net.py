@@ -650,8 +650,9 @@ class MultiTaskNet(NeuralNet):
         means, weights = scores[:, :n_tasks], scores[:, n_tasks : 2 * n_tasks]
         finite = torch.isfinite(scores).all(1).to(scores)
         loss_sums = (means * weights).sum(0)
-        # In float64: R^2 takes the difference of two sums of squares.
-        other_sums = scores[:, n_tasks:-1].sum(0, dtype=torch.float64).to(scores)
+        # In the net's dtype (MPS has no float64): R^2 takes the difference
+        # of two sums of squares, of targets scaled to mean 0 by default.
+        other_sums = scores[:, n_tasks:-1].sum(0)
         host = torch.cat([loss_sums, other_sums, finite, scores[:, -1]]).tolist()
         n_totals = len(loss_sums) + len(other_sums)
         totals, host = host[:n_totals], host[n_totals:]
