@@ -190,7 +190,9 @@ def test_each_head_reads_its_own_tasks_representation(hidden_units, n_classes):
     torch.manual_seed(0)
     separate = _separate_heads(n_classes, hidden_units)
     torch.manual_seed(0)
-    module = MultiTaskModule(_PerTask(len(n_classes)), 8, n_classes, hidden_units, "tanh")
+    module = MultiTaskModule(
+        _PerTask(len(n_classes)), 8, n_classes, hidden_units, "tanh"
+    )
     module, separate = module.double(), [head.double() for head in separate]
     X = torch.randn(6, 8, dtype=torch.float64)
     logits = module(X)
