@@ -72,7 +72,8 @@ class MultiTaskNet(NeuralNet):
     indices for a classification task, -1 marking a missing label, and
     targets for a regression task (see ``tasks``), NaN marking a missing one;
     or a dict of such ``"labels"`` and their ``"weights"``, of the same shape
-    (zero where the label is missing, whatever the label then is).
+    (zero where the label is missing, the label then being any class index,
+    or for a regression task NaN or any number).
 
     Training stops with a ``ValueError`` naming the epoch, the batch and the
     task of the first loss that is not finite, at the end of that epoch's

@@ -413,8 +413,8 @@ class Targets(NamedTuple):
 
     values : ndarray of shape (n_samples, n_tasks)
         What the net trains on: class indices (-1 where missing) as int64
-        when every task is a classification; float64 otherwise, with the
-        regression targets scaled (0 where missing).
+        when every task is a classification; otherwise in the net's dtype,
+        with the regression targets scaled (0 where missing).
 
     weights : ndarray of shape (n_samples, n_tasks)
         Each label's weight in its task's loss, 0 where missing, scaled per
@@ -494,7 +494,9 @@ def fit_targets(Y, tasks, names, missing_label, sample_weight, dtype, fitted=Non
                 "class_weight."
             )
     classification = all(v.dtype == np.int64 for v in values)
-    values = np.column_stack(values).astype(np.int64 if classification else np.float64)
+    # With a regression task, class indices and scaled targets in the net's
+    # dtype, as the outputs they meet (indices are exact to 2**24 in float32).
+    values = np.column_stack(values).astype(np.int64 if classification else dtype)
     return Targets(fitted_tasks, values, (weights / top).astype(dtype))
 
 

@@ -311,17 +311,29 @@ class _TaskView(ClassifierMixin, BaseEstimator):
 
     @property
     def classes_(self):
-        return self.estimator.classes_[self.task]
+        classes = self.estimator.classes_
+        # A one-task classifier's classes_ is its task's array, not a list.
+        return (
+            classes
+            if not isinstance(classes, list) and self.task == 0
+            else classes[self.task]
+        )
 
     def predict(self, X):
-        pred = self.estimator.predict(X)[:, self.task]
+        pred = _task_column(self.estimator.predict(X), self.task)
         if pred.dtype == object:
             # A column of a mixed-type prediction: ints or strings, as the classes.
             pred = np.array(pred.tolist())
         return pred
 
     def predict_proba(self, X):
-        return self.estimator.predict_proba(X)[self.task]
+        proba = self.estimator.predict_proba(X)
+        # A one-task classifier's probabilities are its task's array.
+        return (
+            proba
+            if not isinstance(proba, list) and self.task == 0
+            else proba[self.task]
+        )
 
 
 class _RegressionTaskView(RegressorMixin, BaseEstimator):
@@ -332,7 +344,13 @@ class _RegressionTaskView(RegressorMixin, BaseEstimator):
         self.task = task
 
     def predict(self, X):
-        return self.estimator.predict(X)[:, self.task].astype(np.float64)
+        return _task_column(self.estimator.predict(X), self.task).astype(np.float64)
+
+
+def _task_column(pred, task):
+    """A task's column of predictions; a one-task estimator's are 1-D (it was
+    fitted on a one-column ``y``, which scikit-learn takes as 1-D)."""
+    return pred if pred.ndim == 1 and task == 0 else pred[:, task]
 
 
 def _as_columns(Y, name):

@@ -387,7 +387,8 @@ class Regression(Task):
     @staticmethod
     def group_losses(net, tasks, outputs, targets):
         outputs = outputs[..., 0]
-        targets = targets.to(outputs.dtype)
+        # A missing target, weighted 0, may be NaN: its loss must stay finite.
+        targets = torch.nan_to_num(targets.to(outputs.dtype), nan=0.0)
         settings = [(task.loss, float(task.delta)) for task in tasks]
         if len(set(settings)) == 1:
             loss, delta = settings[0]

@@ -4,7 +4,9 @@
 (``-D plot_gallery=0``), so each ``examples/plot_*.py`` runs here in its own
 process, with the Agg backend and one torch thread. The digits examples read
 ``SKMTL_EXAMPLE_EPOCHS`` and run a few epochs here (seeded, as in the gallery);
-the partial-labels example runs as written, on the real Fashion-MNIST files.
+the partial-labels example runs as written, on the real Fashion-MNIST files, and
+so does the mixed-tasks example (the penguins, in about 20 s), whose text states
+its figures.
 """
 
 import os
@@ -87,6 +89,24 @@ def _check_persistence(out):
     assert "epochs in the loaded history: 5" in out
 
 
+def _check_mixed_tasks(out):
+    lines = re.findall(
+        r"(multi-task net|one net per task): species accuracy ([0-9.]+) \+- [0-9.]+,"
+        r" body_mass_g R2 (-?[0-9.]+) \+-",
+        out,
+    )
+    assert [name for name, *_ in lines] == ["multi-task net", "one net per task"]
+    for _, accuracy, r2 in lines:  # what the example's text says of them
+        assert 0.95 < float(accuracy) <= 1 and 0.75 < float(r2) < 0.9
+    diffs = re.findall(r"multi-task minus one net per task, (\w+): ([-+][0-9.]+)", out)
+    assert [task for task, _ in diffs] == ["species", "body_mass_g"]
+    assert all(abs(float(d)) < 0.02 for _, d in diffs)  # "level"
+    assert "object (3, 2)" in out
+    predicted = re.findall(r"predicted (\w+), \d+ g; measured (\w+), \d+ g", out)
+    assert len(predicted) == 3
+    assert "mass: None" in out
+
+
 CHECKS = {
     "plot_multitask_vs_single_task.py": _check_multitask_vs_single_task,
     "plot_grid_search_architectures.py": _check_grid_search_architectures,
@@ -95,6 +115,7 @@ CHECKS = {
     "plot_custom_trunk.py": _check_custom_trunk,
     "plot_partial_labels.py": _check_partial_labels,
     "plot_persistence.py": _check_persistence,
+    "plot_mixed_tasks.py": _check_mixed_tasks,
 }
 
 

@@ -220,3 +220,26 @@ def test_subset_accuracy_scorer_compares_native_multi_output_models(two_tasks):
         cross_val_score(mtl, X, Y, cv=3, scoring=subset_accuracy_scorer),
         cross_val_score(mtl, X, Y, cv=3),
     )
+
+
+def test_a_task_scorer_scores_a_net_fitted_on_one_column():
+    """A one-column y trains a single-task net, whose predict is 1-D."""
+    import warnings
+
+    import pandas as pd
+    from sklearn.exceptions import DataConversionWarning
+
+    from skmtl import MultiTaskClassifier
+
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(60, 3))
+    Y = pd.DataFrame({"sign": np.where(X[:, 0] > 0, "+", "-")})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataConversionWarning)
+        clf = MultiTaskClassifier(max_epochs=5, n_iter_no_change=None).fit(X, Y)
+    expected = np.mean(clf.predict(X) == Y["sign"].to_numpy())
+    assert task_scorer("sign")(clf, X, Y) == pytest.approx(expected)
+    assert task_scorer(0)(clf, X, Y) == pytest.approx(expected)
+    assert task_scorer(0, "neg_log_loss")(clf, X, Y) == pytest.approx(
+        -log_loss(Y["sign"], clf.predict_proba(X), labels=clf.classes_)
+    )

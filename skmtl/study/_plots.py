@@ -50,6 +50,7 @@ def plot_study(study, folder):
         ("training_loss", "batch_train_loss", "training loss (cross-entropy)", True),
     ]
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     paths = []
     for name, curve, label, per_batch in figures:
@@ -71,6 +72,7 @@ def plot_study(study, folder):
                     x = np.arange(1, values.shape[1] + 1)
                 _mean_band(ax, x, values, MODELS[model], _COLOURS[model])
             ax.set(title=task, xlabel="epoch", ylabel=label)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.grid(alpha=0.3)
             ax.legend(fontsize="small")
         n = len(study["runs"])
@@ -118,6 +120,7 @@ def _plot_training_history(study, folder):
 
 def _plot_gradient_similarity(study, folder):
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     runs = [run["mtl"]["gradient_similarity"] for run in study["runs"]]
     fig = Figure(figsize=(11, 4), layout="constrained")
@@ -132,6 +135,7 @@ def _plot_gradient_similarity(study, folder):
         _mean_band(ax, x, values, MODELS["mtl"], _COLOURS["mtl"])
         ax.axhline(0, color="grey", linewidth=0.8)
         ax.set(xlabel="epoch", ylabel=label, ylim=limits)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small")
     n = len(study["runs"])

@@ -250,13 +250,21 @@ def to_markdown(study, summary):
     for d in summary["differences"]:
         low, high = d["ci95"]
         ci = "n/a" if np.isnan(low) else f"[{low:+.4f}, {high:+.4f}]"
+        if n < 3 and not np.isnan(low):
+            # Student's t with one degree of freedom: 12.7 standard errors.
+            ci += f" ({n} seeds: too few to say anything)"
         against = MODELS[d["against"]]
         if d.get("mcnemar") is None:
             p_values, boot = "n/a", "n/a"
         else:
             p_values = ", ".join(_format_p(m["p"]) for m in d["mcnemar"])
             boot = "[{:+.4f}, {:+.4f}]".format(*d["bootstrap_ci95"])
-            significant = sum(m["p"] < 0.05 for m in d["mcnemar"])
+            ahead = sum(
+                m["p"] < 0.05 and m["mtl_only"] > m["stl_only"] for m in d["mcnemar"]
+            )
+            behind = sum(
+                m["p"] < 0.05 and m["mtl_only"] < m["stl_only"] for m in d["mcnemar"]
+            )
             verdicts.append(
                 f"- {d['task']}, MTL - {against}: {d['mean']:+.4f}; the bootstrap "
                 f"interval {boot} "
@@ -266,7 +274,8 @@ def to_markdown(study, summary):
                     else "contains 0: the difference does not survive seed and "
                     "test-set noise"
                 )
-                + f" (McNemar p < 0.05 on {significant}/{n} seeds)."
+                + f" (McNemar p < 0.05 on {ahead}/{n} seeds with MTL ahead, "
+                f"{behind}/{n} with it behind)."
             )
         lines.append(
             f"| {d['task']} | {against} | {d['mean']:+.4f} | {ci} | "

@@ -152,6 +152,22 @@ def test_summary_pairs_each_comparison_image_by_image():
     assert "Which differences survive:" in table
     assert table.count("noise (McNemar p < 0.05 on ") == 3
     assert "the difference survives seed and test-set noise" in table
+    # Each seed's significant test counted on the side it favours.
+    for d in summary["differences"]:
+        ahead = sum(
+            m["p"] < 0.05 and m["mtl_only"] > m["stl_only"] for m in d["mcnemar"]
+        )
+        behind = sum(
+            m["p"] < 0.05 and m["mtl_only"] < m["stl_only"] for m in d["mcnemar"]
+        )
+        assert f"{ahead}/3 seeds with MTL ahead, {behind}/3 with it behind" in table
+
+
+def test_two_seeds_give_an_interval_flagged_as_too_few():
+    study = _study(n_seeds=2)
+    table = to_markdown(study, summarize(study))
+    assert table.count("(2 seeds: too few to say anything)") == 3
+    assert "too few" not in to_markdown(_study(), summarize(_study()))
 
 
 def test_summary_of_a_study_without_predictions_has_no_per_image_tests():
