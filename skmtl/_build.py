@@ -25,6 +25,7 @@ from .callbacks import (
     ToleranceStopping,
 )
 from .modules import CNN, MLP, MultiTaskModule
+from .trunks import CrossStitch, MMoE
 from .weighting import make_loss_weighting
 
 __all__ = [
@@ -44,7 +45,7 @@ __all__ = [
     "validation_fraction",
 ]
 
-TRUNKS = {"mlp": MLP, "cnn": CNN}
+TRUNKS = {"mlp": MLP, "cnn": CNN, "mmoe": MMoE, "cross_stitch": CrossStitch}
 # The schedules lr_schedule names, as torch policies of FitLRScheduler.
 SCHEDULES = {
     "cosine": torch.optim.lr_scheduler.CosineAnnealingLR,
@@ -98,10 +99,13 @@ def stops(params):
     return params["tol"] is not None and params["n_iter_no_change"] is not None
 
 
-def make_trunk(params, n_features):
+def make_trunk(params, n_features, n_tasks):
+    """A new trunk for ``params``; a class (or a name's) that takes
+    ``in_features`` or ``n_tasks`` gets the data's, unless ``trunk__*`` sets
+    them."""
     trunk, trunk_params = params["trunk"], params_for(params, "trunk")
     if isinstance(trunk, str):
-        return TRUNKS[trunk](n_features, **trunk_params)
+        trunk = TRUNKS[trunk]
     if isinstance(trunk, torch.nn.Module):
         if trunk_params:
             raise ValueError(
@@ -111,13 +115,14 @@ def make_trunk(params, n_features):
         return copy.deepcopy(trunk)
     if isinstance(trunk, type) and issubclass(trunk, torch.nn.Module):
         # As the built-in trunks, a class asking for in_features gets the
-        # data's width, unless trunk__in_features sets it.
-        if "in_features" in inspect.signature(trunk).parameters:
-            trunk_params = {"in_features": n_features, **trunk_params}
-        return trunk(**trunk_params)
+        # data's width, and one asking for n_tasks the number of tasks.
+        takes = inspect.signature(trunk).parameters
+        given = {"in_features": n_features, "n_tasks": n_tasks}
+        given = {name: value for name, value in given.items() if name in takes}
+        return trunk(**{**given, **trunk_params})
     raise TypeError(
-        "trunk must be 'mlp', 'cnn', a torch.nn.Module class or instance; "
-        f"got {trunk!r}."
+        f"trunk must be one of {sorted(TRUNKS)}, a torch.nn.Module class or "
+        f"instance; got {trunk!r}."
     )
 
 
@@ -131,8 +136,9 @@ def make_augmentation(params, trunk, n_features):
     else:
         augmentation = clone(augment)
     shape = augmentation.input_shape
-    if shape is None and isinstance(trunk, CNN):
-        shape = trunk.input_shape
+    if shape is None:
+        # A CNN's, or a soft-sharing trunk's with a CNN backbone.
+        shape = getattr(trunk, "input_shape", None)
     if shape is None:
         shape = params_for(params, "trunk").get("input_shape")
     if shape is None:
@@ -278,7 +284,7 @@ def build_net(params, n_features, tasks, task_names):
         The net, initialised: its weights drawn from torch's random state.
     """
     check_mixed_precision(params)
-    trunk = make_trunk(params, n_features)
+    trunk = make_trunk(params, n_features, len(tasks))
     module = MultiTaskModule(
         trunk,
         n_features,

@@ -6,14 +6,23 @@ __all__ = ["fill_doc"]
 
 SHARED = {
     "parameters": """
-    trunk : {"mlp", "cnn"}, torch.nn.Module class or instance, default="mlp"
-        The shared part of the network. ``"mlp"`` is a
+    trunk : str, torch.nn.Module class or instance, default="mlp"
+        The part of the network before the heads: ``"mlp"``, ``"cnn"``,
+        ``"mmoe"``, ``"cross_stitch"``, or a module. ``"mlp"`` is a
         :class:`~skmtl.modules.MLP`, ``"cnn"`` a :class:`~skmtl.modules.CNN`
-        reading each row as an image; both get ``in_features`` from the data.
-        A module class is instantiated with the ``trunk__*`` parameters, and
-        ``in_features`` too when its ``__init__`` takes a parameter of that
-        name; an instance is copied at fit. Any trunk must map ``(n, n_features)``
-        float tensors to ``(n, width)``.
+        reading each row as an image: one representation shared by every
+        task (hard sharing). ``"mmoe"`` is a :class:`~skmtl.trunks.MMoE`
+        (shared experts, a gate per task), ``"cross_stitch"`` a
+        :class:`~skmtl.trunks.CrossStitch` (a column per task, mixed after
+        each layer): one representation per task (soft sharing), on images
+        too with ``trunk__backbone="cnn"``. All get ``in_features`` from the
+        data, the last two ``n_tasks`` too. A module class is instantiated
+        with the ``trunk__*`` parameters, and ``in_features`` and ``n_tasks``
+        when its ``__init__`` takes parameters of those names; an instance is
+        copied at fit. Any trunk must map ``(n, n_features)`` float tensors to
+        ``(n, width)``, or to ``(n, n_tasks, width)``, one representation per
+        task; its ``shared_parameters()`` method, if it has one, says which
+        parameters the tasks share (:func:`skmtl.trunks.shared_parameters`).
 
     task_weights : array-like of shape (n_tasks,), default=None
         Fixed weight of each task's loss in the total loss. ``None`` gives every

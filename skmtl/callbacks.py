@@ -16,6 +16,7 @@ from skorch.callbacks import (
 )
 from torch.optim.lr_scheduler import CosineAnnealingLR, OneCycleLR
 
+from .trunks import shared_parameters
 from .weighting import _trunk
 
 __all__ = [
@@ -82,8 +83,9 @@ class TaskGradientSimilarity(Callback):
 
     Every ``every``-th training batch of an epoch (the first, the
     ``every + 1``-th, ...), the gradient of each task's loss with respect to the
-    trunk's parameters (``net.module_.trunk``, all of them as one vector) is
-    computed, and for every pair of tasks present in the batch, their cosine
+    trunk's shared parameters (those of ``net.module_.trunk`` that
+    :func:`skmtl.trunks.shared_parameters` gives, all of an MLP's, as one
+    vector) is computed, and for every pair of tasks present in the batch, their cosine
     similarity. Gradients that point the same way (cosine near 1) mean that the
     tasks' updates of the shared features agree; a negative cosine means that
     they conflict, one task's step raising the other's loss to first order.
@@ -206,7 +208,7 @@ class TaskGradientSimilarity(Callback):
             gradient.
         """
         trunk = _trunk(net, "TaskGradientSimilarity")
-        shared = [p for p in trunk.parameters() if p.requires_grad]
+        shared = shared_parameters(trunk)
         n_tasks = len(task_losses.losses)
         active = [t for t, here in enumerate(task_losses.present.tolist()) if here]
         dtype = shared[0].dtype if shared else torch.get_default_dtype()

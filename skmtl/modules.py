@@ -1,4 +1,10 @@
-"""Torch modules for hard parameter sharing: trunks, heads and what joins them."""
+"""Torch modules: trunks, heads and what joins them.
+
+A trunk returns one representation for every head, ``(n, width)`` (hard
+parameter sharing, as :class:`MLP` and :class:`CNN` do), or one per task,
+``(n, n_tasks, width)`` (soft sharing, as the trunks of :mod:`skmtl.trunks`
+do); :class:`MultiTaskModule` and :class:`TaskHeads` take either.
+"""
 
 import math
 from collections.abc import Sequence
@@ -259,13 +265,15 @@ def _check_kernel_size(kernel_size):
 
 
 class MultiTaskModule(nn.Module):
-    """A shared trunk followed by one head per task.
+    """A trunk followed by one head per task.
 
     Parameters
     ----------
     trunk : torch.nn.Module
-        Maps a batch of shape ``(n, n_features)`` to ``(n, k)``. Shared by all
-        tasks.
+        Maps a batch of shape ``(n, n_features)`` to one representation that
+        every head reads, ``(n, width)``, or to one per task, ``(n, n_tasks,
+        width)``, whose ``[:, t]`` task ``t``'s head reads (as the trunks of
+        :mod:`skmtl.trunks` do).
 
     n_features : int
         Number of input features, used once to find the trunk's output width.
@@ -288,7 +296,7 @@ class MultiTaskModule(nn.Module):
     Attributes
     ----------
     trunk : torch.nn.Module
-        The shared trunk.
+        The trunk.
 
     heads : TaskHeads
         Every task's head, their weights stacked.
@@ -298,7 +306,8 @@ class MultiTaskModule(nn.Module):
     ValueError
         If a width or a number of classes is not a positive int, ``dropout`` is
         outside ``[0, 1)``, or the trunk cannot take rows of ``n_features``
-        features or does not return a 2-D tensor of one row per input row.
+        features, does not return one row per input row, or returns neither a
+        2-D tensor nor a 3-D one of one representation per task.
 
     Notes
     -----
@@ -327,11 +336,11 @@ class MultiTaskModule(nn.Module):
         )
         _check_dropout(dropout, "MultiTaskModule heads'")
         self.trunk = trunk
-        width = self._trunk_width(trunk, n_features)
+        width = self._trunk_width(trunk, n_features, len(n_classes))
         self.heads = TaskHeads(width, n_classes, hidden_units, activation, dropout)
 
     @staticmethod
-    def _trunk_width(trunk, n_features):
+    def _trunk_width(trunk, n_features, n_tasks=1):
         # Any module may be a trunk, so its output width is found by running it.
         name = type(trunk).__name__
         # Rows of the trunk's own dtype and device, such as a .double() trunk's.
@@ -351,7 +360,7 @@ class MultiTaskModule(nn.Module):
             ) from err
         finally:
             trunk.train(was_training)
-        if not isinstance(out, torch.Tensor) or out.ndim != 2:
+        if not isinstance(out, torch.Tensor) or out.ndim not in (2, 3):
             got = (
                 f"shape {tuple(out.shape)}"
                 if isinstance(out, torch.Tensor)
@@ -359,7 +368,8 @@ class MultiTaskModule(nn.Module):
             )
             raise ValueError(
                 f"The trunk {name} must map (n_samples, n_features) to a 2-D "
-                f"tensor (n_samples, width); it returned {got}."
+                "tensor (n_samples, width), or to a 3-D tensor (n_samples, "
+                f"n_tasks, width) of one representation per task; it returned {got}."
             )
         if out.shape[0] != 2:
             # Else the heads' logits and the targets disagree in length, and
@@ -369,7 +379,17 @@ class MultiTaskModule(nn.Module):
                 "return one row per input row (n_samples, width), without "
                 "reducing over the batch."
             )
-        return out.shape[1]
+        if out.ndim == 3 and out.shape[1] != n_tasks:
+            # Else the heads would read another task's representation, or fail
+            # in a batched product with a message about einsum.
+            raise ValueError(
+                f"The trunk {name} returned a representation for {out.shape[1]} "
+                f"tasks, of shape {tuple(out.shape)}, but there are {n_tasks} "
+                f"tasks: a 3-D output must be (n_samples, n_tasks, width). Build "
+                f"the trunk for {n_tasks} tasks (its n_tasks parameter, if it "
+                "has one)."
+            )
+        return out.shape[-1]
 
     def forward(self, X):
         return self.heads(self.trunk(X))
@@ -389,7 +409,9 @@ class TaskHeads(nn.Module):
     Parameters
     ----------
     in_features : int
-        Width of the shared features every head reads.
+        Width of the features the heads read: shared by every head, ``(n,
+        in_features)``, or one representation per task, ``(n, n_tasks,
+        in_features)``.
 
     n_classes : list of int
         Number of classes of each task.
@@ -464,7 +486,8 @@ class TaskHeads(nn.Module):
         return slices
 
     def forward(self, shared):
-        """The logits of each task from the shared features ``(n, width)``."""
+        """The logits of each task from the features: shared by every head,
+        ``(n, width)``, or one representation per task, ``(n, n_tasks, width)``."""
         hidden = shared
         for layer, activation in zip(self.hidden, self.activations):
             hidden = activation(layer(hidden))
@@ -473,7 +496,9 @@ class TaskHeads(nn.Module):
         groups = []
         for tasks, output in zip(self.groups, self.outputs):
             rows = hidden
-            if self.hidden and len(tasks) != len(self.n_classes):
+            # Per-task features (from a hidden layer, or from the trunk): each
+            # output layer reads its own tasks'.
+            if hidden.ndim == 3 and len(tasks) != len(self.n_classes):
                 rows = hidden[:, list(tasks)]
             groups.append((tasks, output(rows)))
         return TaskLogits.from_groups(groups, len(self.n_classes))

@@ -24,6 +24,7 @@ from skorch.callbacks import Callback
 from torch import nn
 
 from ._optional import import_optional
+from .trunks import shared_parameters
 
 __all__ = [
     "NAMES",
@@ -257,7 +258,9 @@ class GradNorm(LossWeighting):
     """GradNorm (Chen, Badrinarayanan, Lee and Rabinovich, ICML 2018).
 
     Task weights ``w_t`` (initially 1) are learned so that the norms of the
-    weighted tasks' gradients on the trunk's last layer train at a common rate:
+    weighted tasks' gradients on the trunk's last shared weight matrix (an
+    MLP's last layer; see :func:`skmtl.trunks.shared_parameters`) train at a
+    common rate:
     each step, ``sum_t |G_t - mean(G) * r_t ** alpha|`` is minimised over the
     weights, where ``G_t`` is the norm of the gradient of ``w_t`` times the
     task's mean loss per label on the batch, and ``r_t`` that loss relative to
@@ -363,13 +366,18 @@ class RandomWeighting(_PerBatchWeights):
 
 
 class GradientAggregation(_PerBatchWeights):
-    """Jacobian descent on the trunk with a torchjd aggregator.
+    """Jacobian descent on the trunk's shared parameters with a torchjd
+    aggregator.
 
-    The gradients of the task losses with respect to the trunk's parameters form
-    a Jacobian, one row per task present in the batch; the aggregator turns it
-    into the trunk's update (PCGrad projects conflicting rows, MGDA takes the
-    min-norm point of their hull, UPGrad projects onto the dual cone, ...). Each
-    head gets its own task's gradient. Computed by
+    The gradients of the task losses with respect to the parameters that the
+    tasks share form a Jacobian, one row per task present in the batch; the
+    aggregator turns it into their update (PCGrad projects conflicting rows,
+    MGDA takes the min-norm point of their hull, UPGrad projects onto the dual
+    cone, ...). The shared parameters are the trunk's
+    (:func:`skmtl.trunks.shared_parameters`): all of an MLP's or a CNN's, an
+    MMoE's experts, every parameter of a cross-stitch trunk. Each head, and
+    each task's own part of the trunk (an MMoE's gate), gets its own task's
+    gradient. Computed by
     :func:`torchjd.autojac.mtl_backward` and :func:`torchjd.autojac.jac_to_grad`.
     It needs torchjd, an optional dependency: ``pip install 'skmtl[jd]'``.
 
@@ -429,15 +437,27 @@ class GradientAggregation(_PerBatchWeights):
         return [1.0 / n_tasks] * n_tasks
 
     def backward(self, task_losses, net):
-        shared = [p for p in _trunk(net).parameters() if p.requires_grad]
+        shared = shared_parameters(_trunk(net))
         present = task_losses.present
         active = [t for t, here in enumerate(present.tolist()) if here]
         if not active:
             return task_losses.losses.sum().detach()
         autojac = _autojac()
+        losses = [task_losses.losses[t] for t in active]
+        # Each task's own parameters: all those its loss reaches but the
+        # shared ones, the trunk's own too (an MMoE's gates, which the
+        # trunk's output depends on: torchjd's default, the parameters
+        # that the features do not depend on, would leave them untrained).
+        kept = set(shared)
         autojac.mtl_backward(
-            [task_losses.losses[t] for t in active],
+            losses,
+            # (n, width), or (n, n_tasks, width) from a trunk that gives each
+            # task its own: the Jacobian's rows are the tasks' gradients on
+            # the shared parameters through all of it.
             features=self._features,
+            tasks_params=[
+                [p for p in _leaves(loss) if p not in kept] for loss in losses
+            ],
             shared_params=shared,
             # The heads of tasks with the same number of classes are one
             # layer: each task's backward walks it.
@@ -537,11 +557,34 @@ def _trunk(net, who="This strategy"):
     return trunk
 
 
+def _leaves(tensor):
+    """The tensors requiring a gradient that ``tensor`` was computed from,
+    in the order of a walk of its graph from the output."""
+    leaves, seen = {}, set()
+    stack = [tensor.grad_fn]
+    while stack:
+        node = stack.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        variable = getattr(node, "variable", None)  # an AccumulateGrad node's
+        if variable is not None:
+            leaves[variable] = None
+        stack.extend(child for child, _ in node.next_functions)
+    return list(leaves)
+
+
 def _last_shared_weight(net):
-    """The weight of the trunk's last layer, where GradNorm measures gradients."""
-    weights = [p for p in _trunk(net).parameters() if p.requires_grad and p.ndim >= 2]
+    """The last weight among the trunk's shared parameters (the last layer's,
+    for an MLP), where GradNorm measures gradients: of two dimensions or more,
+    and not a bias (a stacked layer's is a matrix)."""
+    trunk = _trunk(net)
+    biases = {id(p) for name, p in trunk.named_parameters() if name.endswith("bias")}
+    weights = [
+        p for p in shared_parameters(trunk) if p.ndim >= 2 and id(p) not in biases
+    ]
     if not weights:
-        raise TypeError("GradNorm needs a trunk with a weight matrix.")
+        raise TypeError("GradNorm needs a trunk with a shared weight matrix.")
     return weights[-1]
 
 

@@ -18,6 +18,7 @@ PUBLIC_MODULES = (
     "skmtl",
     "skmtl.tasks",
     "skmtl.modules",
+    "skmtl.trunks",
     "skmtl.weighting",
     "skmtl.callbacks",
     "skmtl.plotting",

@@ -141,10 +141,63 @@ def test_task_logits_group_any_tuple_of_logits():
     assert torch.equal(together[:, 1], logits[2])
 
 
-def test_trunk_must_return_2d():
-    message = r"The trunk Unflatten must map .* 2-D .* returned shape \(2, 1, 4\)"
+def test_trunk_must_return_2d_or_3d():
+    message = (
+        r"The trunk Unflatten must map .* 2-D .* or to a 3-D tensor .* one "
+        r"representation per task; it returned shape \(2, 1, 2, 2\)"
+    )
     with pytest.raises(ValueError, match=message):
-        MultiTaskModule(nn.Unflatten(1, (1, 4)), 4, [2])
+        MultiTaskModule(nn.Unflatten(1, (1, 2, 2)), 4, [2])
+
+
+def test_trunk_of_one_representation_per_task():
+    # (n, 4) -> (n, 1, 4): one task, one representation.
+    module = MultiTaskModule(nn.Unflatten(1, (1, 4)), 4, [2])
+    assert module.heads.in_features == 4
+    assert module(torch.zeros(3, 4))[0].shape == (3, 2)
+
+
+@pytest.mark.parametrize("n_tasks", [2, 4])
+def test_trunk_for_another_number_of_tasks_is_named(n_tasks):
+    trunk = nn.Unflatten(1, (n_tasks, 2))  # (n, 2 n_tasks) -> (n, n_tasks, 2)
+    message = (
+        rf"The trunk Unflatten returned a representation for {n_tasks} tasks, of "
+        rf"shape \(2, {n_tasks}, 2\), but there are 3 tasks: a 3-D output must be "
+        r"\(n_samples, n_tasks, width\)"
+    )
+    with pytest.raises(ValueError, match=message):
+        MultiTaskModule(trunk, 2 * n_tasks, [10, 3, 1])
+
+
+class _PerTask(nn.Module):
+    """Task t's representation is the input times t + 1."""
+
+    def __init__(self, n_tasks):
+        super().__init__()
+        self.n_tasks = n_tasks
+
+    def forward(self, X):
+        scale = torch.arange(1, self.n_tasks + 1, dtype=X.dtype)
+        return X[:, None, :] * scale[None, :, None]
+
+
+@pytest.mark.parametrize("hidden_units", [(), (5,), (5, 4)])
+@pytest.mark.parametrize("n_classes", [[10, 3, 1], [3, 3], [10, 3, 10, 1]])
+def test_each_head_reads_its_own_tasks_representation(hidden_units, n_classes):
+    # Heads fed (n, T, width) give what separate heads give on each task's
+    # slice: with and without hidden layers, across output groups of several
+    # sizes (a 10-class, a 3-class and a regression task).
+    torch.manual_seed(0)
+    separate = _separate_heads(n_classes, hidden_units)
+    torch.manual_seed(0)
+    module = MultiTaskModule(
+        _PerTask(len(n_classes)), 8, n_classes, hidden_units, "tanh"
+    )
+    module, separate = module.double(), [head.double() for head in separate]
+    X = torch.randn(6, 8, dtype=torch.float64)
+    logits = module(X)
+    for t, head in enumerate(separate):
+        torch.testing.assert_close(logits[t], head(X * (t + 1)))
 
 
 def test_trunk_width_probe_keeps_training_mode():

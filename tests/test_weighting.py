@@ -8,10 +8,12 @@ import torch
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
 from torch import nn
-from torchjd.aggregation import CAGrad
+from torchjd.aggregation import CAGrad, Mean
 
 from skmtl import MultiTaskClassifier, TaskLosses
 from skmtl.metrics import task_scorer
+from skmtl.modules import MLP, MultiTaskModule
+from skmtl.trunks import CrossStitch, MMoE, shared_parameters
 from skmtl.weighting import (
     NAMES,
     DynamicWeightAverage,
@@ -316,3 +318,44 @@ def test_gradnorm_reference_loss_comes_from_the_first_batch_with_the_task():
         [first_a, first_b], rel=1e-12
     )
     assert clf.net_.history[-1, "loss_weight_task_1"] == pytest.approx(1.0)
+
+
+def _soft_net(trunk, n_classes):
+    """A bare net around a module: what GradientAggregation.backward reads."""
+    module = MultiTaskModule(trunk, 6, n_classes).double()
+    names = [f"task_{t}" for t in range(len(n_classes))]
+    return SimpleNamespace(module_=module, task_names=names, compile=False)
+
+
+@pytest.mark.parametrize(
+    "make_trunk",
+    [
+        lambda: MLP(6, (5,)),
+        lambda: MMoE(6, 3, n_experts=2, expert_units=(5,)),
+        lambda: CrossStitch(6, 3, hidden_units=(5,)),
+    ],
+    ids=["mlp", "mmoe", "cross_stitch"],
+)
+def test_mean_aggregation_averages_the_shared_gradients_only(make_trunk):
+    # With torchjd's Mean aggregator, the shared parameters get the mean of the
+    # task gradients; every other parameter (the heads, an MMoE's gates) gets
+    # the gradients of the tasks that reach it, summed: each task's own.
+    torch.manual_seed(0)
+    trunk = make_trunk()
+    net = _soft_net(trunk, [3, 2, 1])
+    strategy = GradientAggregation(Mean()).initialize()
+    strategy.on_train_begin(net)
+    strategy.on_epoch_begin(net)
+    X = torch.randn(8, 6, dtype=torch.float64)
+    logits = net.module_(X)
+    losses = torch.stack([(z**2).mean() * (t + 1) for t, z in enumerate(logits)])
+    shared = shared_parameters(net.module_.trunk)
+    own = [p for p in net.module_.parameters() if all(p is not s for s in shared)]
+    expected_shared = torch.autograd.grad(losses.mean(), shared, retain_graph=True)
+    expected_own = torch.autograd.grad(losses.sum(), own, retain_graph=True)
+    strategy.backward(TaskLosses(losses, losses, torch.ones(3, dtype=bool)), net)
+    strategy.on_train_end(net)
+    for p, g in zip([*shared, *own], [*expected_shared, *expected_own]):
+        torch.testing.assert_close(p.grad, g)
+    if isinstance(trunk, MMoE):
+        assert trunk.gates.weight.grad.abs().sum() > 0
