@@ -78,8 +78,10 @@ class MultiTaskEstimator(
     """A neural network with a shared trunk and one head per task, for tasks of
     any kind: classification, regression, or a mix.
 
-    Hard parameter sharing: every task's head reads the output of one trunk,
-    and the network is trained on the tasks' losses (a classification's
+    Every task's head reads the output of one trunk (hard parameter sharing;
+    or soft sharing, each task its own representation, with a trunk of
+    :mod:`skmtl.trunks` such as ``trunk="mmoe"``), and the network is trained
+    on the tasks' losses (a classification's
     cross-entropy, a regression's squared error or the loss its task sets),
     summed with fixed weights or balanced by a strategy (``loss_weighting``).
     ``fit(X, Y)`` takes one task per column of ``Y``, of the kind ``tasks``
@@ -697,7 +699,9 @@ class MultiTaskEstimator(
         -------
         X_shared : ndarray of shape (n_samples, n_shared)
             The trunk's features, in ``dtype``, named by
-            :meth:`get_feature_names_out`.
+            :meth:`get_feature_names_out`. A trunk that gives each task its
+            own representation (:mod:`skmtl.trunks`) gives the tasks'
+            side by side, task after task: ``n_tasks * width`` columns.
         """
         check_is_fitted(self)
         X = self._validate_X(X)
@@ -707,7 +711,8 @@ class MultiTaskEstimator(
         for batch in self.net_.get_iterator(RowDataset(X), training=False):
             Xi, _ = unpack_data(batch)
             with torch.no_grad():
-                parts.append(trunk(Xi).cpu().numpy())
+                features = trunk(Xi)
+            parts.append(features.reshape(len(features), -1).cpu().numpy())
         return np.concatenate(parts)
 
     def get_feature_names_out(self, input_features=None):
@@ -722,12 +727,18 @@ class MultiTaskEstimator(
         -------
         feature_names_out : ndarray of str
             ``<estimator>0``, ``<estimator>1``, ..., as scikit-learn names the
-            outputs of a transformer that makes new features.
+            outputs of a transformer that makes new features; for a trunk of
+            one representation per task, ``<estimator>_<task>0``, ...
         """
         check_is_fitted(self)
         prefix = type(self).__name__.lower()
         width = self.net_.module_.heads.in_features
-        return np.asarray([f"{prefix}{i}" for i in range(width)], dtype=object)
+        if not self.net_.module_.per_task:
+            return np.asarray([f"{prefix}{i}" for i in range(width)], dtype=object)
+        return np.asarray(
+            [f"{prefix}_{task}{i}" for task in self.task_names_ for i in range(width)],
+            dtype=object,
+        )
 
     @property
     def classes_(self):

@@ -301,6 +301,10 @@ class MultiTaskModule(nn.Module):
     heads : TaskHeads
         Every task's head, their weights stacked.
 
+    per_task : bool
+        Whether the trunk gives each task its own representation, ``(n,
+        n_tasks, width)``, rather than one for all, ``(n, width)``.
+
     Raises
     ------
     ValueError
@@ -336,7 +340,7 @@ class MultiTaskModule(nn.Module):
         )
         _check_dropout(dropout, "MultiTaskModule heads'")
         self.trunk = trunk
-        width = self._trunk_width(trunk, n_features, len(n_classes))
+        width, self.per_task = self._trunk_width(trunk, n_features, len(n_classes))
         self.heads = TaskHeads(width, n_classes, hidden_units, activation, dropout)
 
     @staticmethod
@@ -389,7 +393,7 @@ class MultiTaskModule(nn.Module):
                 f"the trunk for {n_tasks} tasks (its n_tasks parameter, if it "
                 "has one)."
             )
-        return out.shape[-1]
+        return out.shape[-1], out.ndim == 3
 
     def forward(self, X):
         return self.heads(self.trunk(X))

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import skops.io as sio
+import torch
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import GridSearchCV
 
@@ -302,3 +303,20 @@ def test_per_task_selection_needs_each_tasks_validation_labels(data):
     Y.iloc[valid, 0] = np.nan  # no validation row has the first task's label
     with pytest.raises(ValueError, match="task 'kind' has no labelled validation"):
         _fit(X, Y, early_stopping="per_task", missing_label=np.nan)
+
+
+def test_transform_of_a_trunk_per_task_puts_the_tasks_side_by_side(data):
+    X, Y = data
+    est = _fit(X, Y, trunk="mmoe", trunk__expert_units=(8,), max_epochs=2)
+    shared = est.transform(X[:5])
+    names = est.get_feature_names_out()
+    assert shared.shape == (5, 3 * 8) == (5, len(names))
+    assert list(names[[0, 8, 23]]) == [
+        "multitaskestimator_kind0",
+        "multitaskestimator_price0",
+        "multitaskestimator_level7",
+    ]
+    # Task after task: the second block is the second task's representation.
+    with torch.no_grad():
+        features = est.net_.module_.trunk(torch.as_tensor(X[:5], dtype=torch.float32))
+    np.testing.assert_array_equal(shared[:, 8:16], features[:, 1].numpy())
