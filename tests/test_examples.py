@@ -5,8 +5,8 @@
 process, with the Agg backend and one torch thread. The digits examples read
 ``SKMTL_EXAMPLE_EPOCHS`` and run a few epochs here (seeded, as in the gallery);
 the partial-labels example runs as written, on the real Fashion-MNIST files, and
-so does the mixed-tasks example (the penguins, in about 20 s), whose text states
-its figures.
+so do the mixed-tasks example (the penguins, in about 20 s) and the
+soft-sharing one (digits, in about 30 s), whose texts state their figures.
 """
 
 import os
@@ -107,6 +107,22 @@ def _check_mixed_tasks(out):
     assert "mass: None" in out
 
 
+def _check_soft_sharing(out):
+    sizes = dict(
+        re.findall(r"^ *(.+?): digit [0-9.]+, .*; ([0-9,]+) parameters$", out, re.M)
+    )
+    sizes = {name: int(n.replace(",", "")) for name, n in sizes.items()}
+    assert len(sizes) == 5
+    # "about 3.6 times", "about 2.6 times" the hard-shared net's.
+    assert round(sizes["MMoE"] / sizes["hard, one epoch"], 1) == 3.6
+    assert round(sizes["cross-stitch"] / sizes["hard, one epoch"], 1) == 2.6
+    lines = re.findall(r"^(\w+), minus one net per task: (.*)$", out, re.M)
+    assert [task for task, _ in lines] == ["digit", "odd", "ge5"]
+    for _, line in lines:  # "within 0.01 of one net per task on every task"
+        values = [float(v) for v in re.findall(r"([-+][0-9.]+)", line)]
+        assert len(values) == 4 and all(abs(v) < 0.01 for v in values)
+
+
 CHECKS = {
     "plot_multitask_vs_single_task.py": _check_multitask_vs_single_task,
     "plot_grid_search_architectures.py": _check_grid_search_architectures,
@@ -116,6 +132,7 @@ CHECKS = {
     "plot_partial_labels.py": _check_partial_labels,
     "plot_persistence.py": _check_persistence,
     "plot_mixed_tasks.py": _check_mixed_tasks,
+    "plot_soft_sharing.py": _check_soft_sharing,
 }
 
 
