@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..weighting import NAMES
 from ._plots import plot_study
-from ._protocol import ARCHITECTURES, RECIPES, run_study
+from ._protocol import ARCHITECTURES, RECIPES, SELECTIONS, SHARING, run_study
 from ._report import summarize, to_markdown
 
 # The original study's recipe, over seeds; --quick is a smoke test under a minute.
@@ -32,6 +32,21 @@ def main(argv=None):
         default="original",
         help="how every net is trained (original: the study's Adam; modern: batch "
         "norm, dropout, AdamW, one-cycle rate, shifted images, label smoothing)",
+    )
+    parser.add_argument(
+        "--sharing",
+        type=_names(SHARING),
+        default=["hard"],
+        help="the multi-task nets' trunks, comma-separated among "
+        f"{', '.join(SHARING)} (hard: the original study's)",
+    )
+    parser.add_argument(
+        "--selection",
+        type=_names(SELECTIONS),
+        default=["shared"],
+        help="how each multi-task net keeps its epoch, comma-separated: shared "
+        "(one epoch, the best mean validation accuracy) or per_task (each task "
+        "its own best epoch, as the single-task nets)",
     )
     parser.add_argument("--validation-fraction", type=float, default=0.1)
     parser.add_argument(
@@ -65,6 +80,8 @@ def main(argv=None):
         task_weights=tuple(args.task_weights),
         loss_weighting=args.loss_weighting,
         recipe=args.recipe,
+        sharing=tuple(args.sharing),
+        selection=tuple(args.selection),
         batch_size=args.batch_size,
         lr=args.lr,
         device=args.device,
@@ -79,6 +96,21 @@ def main(argv=None):
     plots = plot_study(study, args.output)
     print(table)
     print(f"Wrote results.json, results.md and {len(plots)} plots to {args.output}/")
+
+
+def _names(allowed):
+    """An argparse type: a comma-separated list of names among ``allowed``."""
+
+    def parse(text):
+        names = [name.strip() for name in text.split(",") if name.strip()]
+        unknown = [name for name in names if name not in allowed]
+        if unknown or not names:
+            raise argparse.ArgumentTypeError(
+                f"expected names among {', '.join(allowed)}; got {text!r}"
+            )
+        return names
+
+    return parse
 
 
 if __name__ == "__main__":

@@ -9,11 +9,23 @@ matplotlib is imported when they are drawn.
 import numpy as np
 
 from ..plotting import TrainingHistoryDisplay
-from ._protocol import MODELS, TASKS
+from ._protocol import MODELS, TASKS, model_label
 
 __all__ = ["plot_study"]
 
 _COLOURS = {"mtl": "tab:red", "stl_item": "tab:blue", "stl_group": "tab:green"}
+# The other multi-task nets of a study, in turn.
+_MORE_COLOURS = ("tab:purple", "tab:orange", "tab:brown", "tab:pink", "tab:olive")
+
+
+def _colours(study):
+    """A colour for each model of the study with curves."""
+    colours = dict(_COLOURS)
+    more = iter(_MORE_COLOURS * 4)
+    for model in study["runs"][0]:
+        if model.startswith("mtl") and model not in colours:
+            colours[model] = next(more)
+    return colours
 
 
 def plot_study(study, folder):
@@ -52,12 +64,13 @@ def plot_study(study, folder):
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
+    colours = _colours(study)
     paths = []
     for name, curve, label, per_batch in figures:
         fig = Figure(figsize=(11, 4), layout="constrained")
         axes = fig.subplots(1, len(TASKS))
         for ax, task in zip(axes, TASKS):
-            for model in _COLOURS:
+            for model in colours:
                 runs = [run[model] for run in study["runs"]]
                 if task not in runs[0].get("curves", {}):
                     continue
@@ -70,7 +83,7 @@ def plot_study(study, folder):
                     ]
                 else:
                     x = np.arange(1, values.shape[1] + 1)
-                _mean_band(ax, x, values, MODELS[model], _COLOURS[model])
+                _mean_band(ax, x, values, model_label(model), colours[model])
             ax.set(title=task, xlabel="epoch", ylabel=label)
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.grid(alpha=0.3)

@@ -12,7 +12,6 @@ targets, so that the report can pair the models image by image.
 
 import numpy as np
 import torch
-from sklearn.base import clone
 from sklearn.metrics import accuracy_score
 from sklearn.model_selection import train_test_split
 from sklearn.multioutput import MultiOutputClassifier
@@ -28,10 +27,14 @@ __all__ = [
     "ARCHITECTURES",
     "MODELS",
     "RECIPES",
+    "SELECTIONS",
+    "SHARING",
     "TASKS",
     "decode_labels",
     "encode_labels",
     "load_study_data",
+    "model_label",
+    "mtl_models",
     "net_result",
     "run_study",
     "study_classifier",
@@ -48,6 +51,18 @@ MODELS = {
     "stl_group": "STL: group net",
     "stl_item_as_group": "STL: item net, items mapped to groups",
 }
+
+# How a multi-task net shares its trunk: the architecture's trunk for all
+# tasks, or soft sharing (skmtl.trunks) whose experts or columns are each the
+# architecture's convolutions and dense layers.
+SHARING = {
+    "hard": "hard sharing",
+    "mmoe": "MMoE",
+    "cross_stitch": "cross-stitch",
+}
+# How a multi-task net picks its epoch: one for all tasks, by the mean
+# validation accuracy, or each task its own (early_stopping="per_task").
+SELECTIONS = {"shared": "one epoch", "per_task": "each task its own epoch"}
 
 ARCHITECTURES = {
     # The CNN's defaults are the original study's trunk.
@@ -91,6 +106,8 @@ def run_study(
     loss_weighting=None,
     architecture="study",
     recipe="original",
+    sharing=("hard",),
+    selection=("shared",),
     batch_size=200,
     lr=None,
     device="cpu",
@@ -131,6 +148,18 @@ def run_study(
         with beta1 = 0.5 at a constant rate; ``"modern"``, batch norm, dropout,
         AdamW, a one-cycle rate, shifted images and label smoothing.
 
+    sharing : tuple of {"hard", "mmoe", "cross_stitch"}, default=("hard",)
+        The multi-task nets' trunks (see :data:`SHARING`): the architecture's
+        trunk shared by both tasks, or soft sharing, each expert of a
+        multi-gate mixture or each task's column the architecture's CNN.
+
+    selection : tuple of {"shared", "per_task"}, default=("shared",)
+        How each multi-task net keeps its epoch: the best mean validation
+        accuracy, or each task its own best (``early_stopping="per_task"``,
+        the equal of the single-task nets, which each keep their own). Every
+        pair of ``sharing`` and ``selection`` is a multi-task net of the study
+        (see :func:`mtl_models`), beside the original ``"mtl"``.
+
     batch_size : int, default=200
         Mini-batch size.
 
@@ -167,6 +196,8 @@ def run_study(
         loss_weighting=None if loss_weighting is None else str(loss_weighting),
         architecture=architecture,
         recipe=recipe,
+        sharing=list(sharing),
+        selection=list(selection),
         batch_size=batch_size,
         lr=RECIPES[recipe]["lr"] if lr is None else lr,
         device=device,
@@ -178,10 +209,12 @@ def run_study(
         else {"loss_weighting": loss_weighting}
     )
 
+    mtl_nets = mtl_models(sharing, selection)
     runs = []
-    with tqdm(total=seeds * 3 * epochs, unit="epoch", disable=not progress) as bar:
+    total = seeds * (len(mtl_nets) + 2) * epochs
+    with tqdm(total=total, unit="epoch", disable=not progress) as bar:
         for seed in range(seeds):
-            net = study_classifier(
+            settings = dict(
                 architecture=architecture,
                 recipe=recipe,
                 epochs=epochs,
@@ -192,39 +225,49 @@ def run_study(
                 random_state=seed,
                 callbacks=[("progress", _EpochProgress(bar))],
             )
-            bar.set_description(f"seed {seed}: MTL")
-            # Watching the task gradients changes no weight (tests/test_callbacks.py).
-            relation = ("task_relation", TaskGradientSimilarity(every=RELATION_EVERY))
-            mtl = clone(net).set_params(callbacks=[*net.callbacks, relation])
-            mtl.set_params(**mtl_weights).fit(X, Y)
+            run, predictions = {"seed": seed}, {}
+            for model, (share, select) in mtl_nets.items():
+                bar.set_description(f"seed {seed}: {model}")
+                net = study_classifier(sharing=share, selection=select, **settings)
+                # Watching the task gradients changes no weight
+                # (tests/test_callbacks.py).
+                relation = (
+                    "task_relation",
+                    TaskGradientSimilarity(every=RELATION_EVERY),
+                )
+                mtl = net.set_params(callbacks=[*net.callbacks, relation])
+                mtl.set_params(**mtl_weights).fit(X, Y)
+                Y_mtl = mtl.predict(X_test)
+                run[model] = net_result(mtl, {"item": 0, "group": 1}, Y_mtl, Y_test)
+                predictions[model] = {"item": Y_mtl[:, 0], "group": Y_mtl[:, 1]}
             bar.set_description(f"seed {seed}: STL")
-            stl = MultiOutputClassifier(net).fit(X, Y)
+            stl = MultiOutputClassifier(study_classifier(**settings)).fit(X, Y)
             item_net, group_net = stl.estimators_
 
-            Y_mtl = mtl.predict(X_test)
             item_pred, group_pred = item_net.predict(X_test), group_net.predict(X_test)
             mapped_pred = ITEM_TO_GROUP[item_pred]
-            run = {
-                "seed": seed,
-                "mtl": net_result(mtl, {"item": 0, "group": 1}, Y_mtl, Y_test),
-                "stl_item": net_result(
-                    item_net, {"item": 0}, item_pred[:, None], Y_test
-                ),
-                "stl_group": net_result(
-                    group_net, {"group": 0}, group_pred[:, None], Y_test
-                ),
-                "stl_item_as_group": {
-                    "test_accuracy": {
-                        "group": accuracy_score(Y_test[:, 1], mapped_pred)
-                    }
-                },
-            }
-            predictions = {
-                "mtl": {"item": Y_mtl[:, 0], "group": Y_mtl[:, 1]},
-                "stl_item": {"item": item_pred},
-                "stl_group": {"group": group_pred},
-                "stl_item_as_group": {"group": mapped_pred},
-            }
+            run.update(
+                {
+                    "stl_item": net_result(
+                        item_net, {"item": 0}, item_pred[:, None], Y_test
+                    ),
+                    "stl_group": net_result(
+                        group_net, {"group": 0}, group_pred[:, None], Y_test
+                    ),
+                    "stl_item_as_group": {
+                        "test_accuracy": {
+                            "group": accuracy_score(Y_test[:, 1], mapped_pred)
+                        }
+                    },
+                }
+            )
+            predictions.update(
+                {
+                    "stl_item": {"item": item_pred},
+                    "stl_group": {"group": group_pred},
+                    "stl_item_as_group": {"group": mapped_pred},
+                }
+            )
             for model, by_task in predictions.items():
                 run[model]["test_predictions"] = {
                     task: encode_labels(pred) for task, pred in by_task.items()
@@ -290,6 +333,8 @@ def study_classifier(
     *,
     architecture="study",
     recipe="original",
+    sharing="hard",
+    selection="shared",
     epochs=10,
     batch_size=200,
     lr=None,
@@ -298,31 +343,93 @@ def study_classifier(
     random_state=None,
     callbacks=(),
 ):
-    """The study's net, kept at its epoch of best mean validation accuracy.
+    """The study's net, kept at its epoch of best mean validation accuracy,
+    or each task at its own.
 
-    Parameters are those of :func:`run_study`; ``callbacks`` are added to the
-    one that restores the best epoch (named ``"best_epoch"``).
+    Parameters are those of :func:`run_study`; ``sharing`` is a key of
+    :data:`SHARING`, ``selection`` of :data:`SELECTIONS`. With one epoch for
+    all tasks, ``callbacks`` are added to the one that restores the best epoch
+    (named ``"best_epoch"``); with an epoch per task,
+    ``early_stopping="per_task"`` keeps each task's.
 
     Returns
     -------
     clf : MultiTaskClassifier
-        The architecture's trunk and heads, trained by the recipe.
+        The architecture's trunk (or experts, or columns) and heads, trained
+        by the recipe.
     """
-    return MultiTaskClassifier(
+    params = {
         **ARCHITECTURES[architecture],
         **{**RECIPES[recipe], "lr": RECIPES[recipe]["lr"] if lr is None else lr},
+    }
+    params = _shared_as(sharing, params)
+    keep = [("best_epoch", _best_epoch(epochs))]
+    if selection == "per_task":
+        params["early_stopping"], keep = "per_task", []
+    return MultiTaskClassifier(
+        **params,
         max_epochs=epochs,
         n_iter_no_change=None,  # exactly `epochs`: the study's own callback
         batch_size=batch_size,
         validation_fraction=validation_fraction,
         callbacks=[
-            ("best_epoch", _best_epoch(epochs)),
+            *keep,
             ("batch_scores", BatchTaskScores()),  # the per-batch curves
             *callbacks,
         ],
         device=device,
         random_state=random_state,
     )
+
+
+def _shared_as(sharing, params):
+    """The parameters of a net of the architecture, its trunk shared as
+    ``sharing`` says: each expert or column the architecture's CNN (its
+    convolutions, then its dense layers), the heads as they are."""
+    if sharing not in SHARING:
+        raise ValueError(
+            f"Unknown sharing {sharing!r}; expected one of {list(SHARING)}."
+        )
+    if sharing == "hard":
+        return params
+    cnn = {k[len("trunk__") :]: v for k, v in params.items() if k.startswith("trunk__")}
+    rest = {k: v for k, v in params.items() if not k.startswith("trunk")}
+    dense = cnn.pop("dense_units", (1024,))  # the CNN's default
+    dropout = cnn.pop("dropout", 0.0)  # after the dense layers, as the CNN's
+    units = "expert_units" if sharing == "mmoe" else "hidden_units"
+    return {
+        **rest,
+        "trunk": sharing,
+        "trunk__backbone": "cnn",
+        "trunk__backbone_params": cnn,
+        f"trunk__{units}": tuple(dense),
+        "trunk__dropout": dropout,
+    }
+
+
+def mtl_models(sharing=("hard",), selection=("shared",)):
+    """The multi-task nets of a study, by key: ``(sharing, selection)``.
+
+    The original study's net, hard sharing with one epoch, is always there, as
+    ``"mtl"``; every other pair is ``"mtl_<sharing>"``, with ``"_per_task"``
+    for an epoch per task.
+    """
+    models = {"mtl": ("hard", "shared")}
+    for share in sharing:
+        for select in selection:
+            if (share, select) != ("hard", "shared"):
+                suffix = "_per_task" if select == "per_task" else ""
+                models[f"mtl_{share}{suffix}"] = (share, select)
+    return models
+
+
+def model_label(model):
+    """A study model's name in reports and figures."""
+    if model in MODELS:
+        return MODELS[model]
+    share = model.removeprefix("mtl_").removesuffix("_per_task")
+    select = "per_task" if model.endswith("_per_task") else "shared"
+    return f"MTL: {SHARING[share]}, {SELECTIONS[select]}"
 
 
 def _subsample(X, Y, size):
@@ -395,7 +502,8 @@ def net_result(clf, tasks, Y_pred, Y_test):
             task: accuracy_score(Y_test[:, TASKS.index(task)], Y_pred[:, column])
             for task, column in tasks.items()
         },
-        "best_epoch": int(dict(clf.net_.callbacks_)["best_epoch"].best_epoch_),
+        "best_epoch": _kept_epoch(clf),
+        "n_parameters": int(sum(p.numel() for p in clf.net_.module_.parameters())),
         # Without the time spent watching the task gradients, if any.
         "train_seconds": float(
             sum(history[:, "dur"])
@@ -411,6 +519,15 @@ def net_result(clf, tasks, Y_pred, Y_test):
             "conflict": history[:, f"grad_conflict_{pair}"],
         }
     return result
+
+
+def _kept_epoch(clf):
+    """The epoch a study net keeps: its best mean validation accuracy's, or
+    with an epoch per task, the mean of the tasks' epochs."""
+    keeper = dict(clf.net_.callbacks_).get("best_epoch")
+    if keeper is not None:
+        return int(keeper.best_epoch_)
+    return float(np.mean(clf.best_epoch_))
 
 
 class _EpochProgress(Callback):

@@ -9,9 +9,9 @@ two-level bootstrap over seeds and test images sees both.
 import numpy as np
 from scipy import stats
 
-from ._protocol import MODELS, TASKS, decode_labels
+from ._protocol import TASKS, decode_labels, model_label
 
-__all__ = ["mcnemar", "paired_bootstrap", "summarize", "to_markdown"]
+__all__ = ["mcnemar", "paired_bootstrap", "study_models", "summarize", "to_markdown"]
 
 # The two-level bootstrap of the paired differences: replicates and seed.
 BOOTSTRAP_REPLICATES = 2000
@@ -53,7 +53,8 @@ def summarize(study):
     """
     runs = study["runs"]
     summary = {"accuracy": {}, "train_seconds": {}, "best_epoch": {}}
-    for model in MODELS:
+    summary["n_parameters"] = {}
+    for model in study_models(study):
         summary["accuracy"][model] = {
             task: _spread([run[model]["test_accuracy"][task] for run in runs])
             for task in TASKS
@@ -62,17 +63,25 @@ def summarize(study):
         if "train_seconds" in runs[0][model]:
             for key in ("train_seconds", "best_epoch"):
                 summary[key][model] = _spread([run[model][key] for run in runs])
+        if "n_parameters" in runs[0][model]:
+            summary["n_parameters"][model] = runs[0][model]["n_parameters"]
     summary["bootstrap"] = {
         "replicates": BOOTSTRAP_REPLICATES,
         "seed": BOOTSTRAP_SEED,
     }
     summary["differences"] = []
-    for task, single in COMPARISONS:
-        mtl = np.array(summary["accuracy"]["mtl"][task]["values"])
+    comparisons = [
+        (model, task, single)
+        for model in study_models(study)
+        if model.startswith("mtl")
+        for task, single in COMPARISONS
+    ]
+    for model, task, single in comparisons:
+        mtl = np.array(summary["accuracy"][model][task]["values"])
         stl = np.array(summary["accuracy"][single][task]["values"])
         diff = mtl - stl
         per_image = {"mcnemar": None, "bootstrap_ci95": None, "survives": None}
-        correct_mtl = _correct(study, "mtl", task)
+        correct_mtl = _correct(study, model, task)
         correct_stl = _correct(study, single, task)
         if correct_mtl is not None and correct_stl is not None:
             low, high = paired_bootstrap(
@@ -91,6 +100,7 @@ def summarize(study):
             }
         summary["differences"].append(
             {
+                "model": model,
                 "task": task,
                 "against": single,
                 **_spread(diff.tolist()),
@@ -100,6 +110,12 @@ def summarize(study):
             }
         )
     return summary
+
+
+def study_models(study):
+    """The models of a study, in the order its runs hold them: the multi-task
+    nets, then the single-task ones."""
+    return [key for key in study["runs"][0] if key != "seed"]
 
 
 def mcnemar(correct_a, correct_b):
@@ -222,16 +238,18 @@ def to_markdown(study, summary):
         f"{config['architecture']} architecture, train size "
         f"{config['train_size'] or 60000}, test size {config['test_size'] or 10000}).",
         "",
-        "| model | item | group | train time (s) | kept epoch |",
-        "| --- | --- | --- | --- | --- |",
+        "| model | item | group | train time (s) | kept epoch | parameters |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
-    for model, label in MODELS.items():
+    for model in study_models(study):
         accuracy = summary["accuracy"][model]
         cells = [_format(accuracy[t], 4) if t in accuracy else "-" for t in TASKS]
         for key, digits in (("train_seconds", 1), ("best_epoch", 1)):
             value = summary[key].get(model)
             cells.append(_format(value, digits) if value else "-")
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        size = summary.get("n_parameters", {}).get(model)
+        cells.append(f"{size:,}" if size else "-")
+        lines.append(f"| {model_label(model)} | " + " | ".join(cells) + " |")
     bootstrap = summary.get("bootstrap", {})
     lines += [
         "",
@@ -242,9 +260,9 @@ def to_markdown(study, summary):
         "and test images, the same images for both models; seed and test-set "
         "noise):",
         "",
-        "| task | MTL - | mean difference | 95% CI (seeds) | seeds MTL ahead "
-        "| McNemar p per seed | bootstrap 95% CI (seeds x images) |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| multi-task net | task | MTL - | mean difference | 95% CI (seeds) "
+        "| seeds MTL ahead | McNemar p per seed | bootstrap 95% CI (seeds x images) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     verdicts = []
     for d in summary["differences"]:
@@ -253,7 +271,8 @@ def to_markdown(study, summary):
         if n < 3 and not np.isnan(low):
             # Student's t with one degree of freedom: 12.7 standard errors.
             ci += f" ({n} seeds: too few to say anything)"
-        against = MODELS[d["against"]]
+        against = model_label(d["against"])
+        model = model_label(d.get("model", "mtl"))
         if d.get("mcnemar") is None:
             p_values, boot = "n/a", "n/a"
         else:
@@ -266,7 +285,8 @@ def to_markdown(study, summary):
                 m["p"] < 0.05 and m["mtl_only"] < m["stl_only"] for m in d["mcnemar"]
             )
             verdicts.append(
-                f"- {d['task']}, MTL - {against}: {d['mean']:+.4f}; the bootstrap "
+                f"- {model}, {d['task']}, MTL - {against}: {d['mean']:+.4f}; the "
+                "bootstrap "
                 f"interval {boot} "
                 + (
                     "excludes 0: the difference survives seed and test-set noise"
@@ -278,7 +298,7 @@ def to_markdown(study, summary):
                 f"{behind}/{n} with it behind)."
             )
         lines.append(
-            f"| {d['task']} | {against} | {d['mean']:+.4f} | {ci} | "
+            f"| {model} | {d['task']} | {against} | {d['mean']:+.4f} | {ci} | "
             f"{d['mtl_ahead']}/{n} | {p_values} | {boot} |"
         )
     if verdicts:

@@ -126,3 +126,42 @@ def test_the_modern_recipe_runs_in_the_quick_study(tmp_path, fashion_mnist_home)
     assert results["config"]["recipe"] == "modern"
     assert results["config"]["lr"] == RECIPES["modern"]["lr"]
     assert results["runs"][0]["mtl"]["test_accuracy"]["item"] > 0.3
+
+
+@pytest.mark.parametrize("recipe", sorted(RECIPES))
+@pytest.mark.parametrize("sharing", ["mmoe", "cross_stitch"])
+def test_soft_sharing_builds_the_architectures_experts_or_columns(sharing, recipe):
+    clf = study_classifier(
+        architecture="small", recipe=recipe, sharing=sharing, selection="per_task"
+    )
+    params = clf.get_params()
+    assert params["trunk"] == sharing and params["early_stopping"] == "per_task"
+    assert params["trunk__backbone"] == "cnn"
+    # The architecture's convolutions, then its dense layers.
+    assert params["trunk__backbone_params"]["channels"] == (16, 32)
+    units = "trunk__expert_units" if sharing == "mmoe" else "trunk__hidden_units"
+    assert params[units] == (128,)
+    rng = np.random.RandomState(0)
+    X = rng.uniform(size=(60, 784)).astype(np.float32)
+    Y = np.column_stack([np.arange(60) % 10, np.arange(60) % 3])
+    clf.set_params(max_epochs=1).fit(X, Y)
+    assert np.isfinite(clf.net_.history[:, "train_loss"]).all()
+
+
+def test_the_study_compares_sharing_and_selection(tmp_path, fashion_mnist_home):
+    argv = ["--quick", "--seeds", "1", "--epochs", "1", "--train-size", "600"]
+    argv += ["--sharing", "hard,mmoe", "--selection", "shared,per_task"]
+    main([*argv, "--output", str(tmp_path), "--data-home", str(fashion_mnist_home)])
+    results = json.loads((tmp_path / "results.json").read_text())
+    run = results["runs"][0]
+    expected = {"mtl", "mtl_hard_per_task", "mtl_mmoe", "mtl_mmoe_per_task"}
+    assert expected <= set(run)
+    assert results["config"]["sharing"] == ["hard", "mmoe"]
+    sizes = {model: run[model]["n_parameters"] for model in expected}
+    assert sizes["mtl_mmoe"] > sizes["mtl"] == sizes["mtl_hard_per_task"]
+    table = (tmp_path / "results.md").read_text()
+    assert "| MTL: MMoE, each task its own epoch |" in table
+    models = {d["model"] for d in results["summary"]["differences"]}
+    assert models == expected
+    with pytest.raises(SystemExit):
+        main(["--sharing", "hard,ple"])
