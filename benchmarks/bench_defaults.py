@@ -107,7 +107,7 @@ def _run(name, split, seed, params):
 
 
 def _parse_set(items):
-    """``name=value`` pairs as MultiTaskClassifier parameters."""
+    """``name=value`` pairs as estimator parameters."""
     params = {}
     for item in items:
         name, value = item.split("=", 1)

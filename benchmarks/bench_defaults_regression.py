@@ -31,13 +31,12 @@ imports and initialises).
 """
 
 import argparse
-import ast
 import time
 import warnings
 
 import numpy as np
 import torch
-from scipy import stats
+from bench_defaults import _parse_set, _verdict  # benchmarks/, the script's folder
 from sklearn.compose import TransformedTargetRegressor
 from sklearn.datasets import load_diabetes, load_linnerud, load_wine
 from sklearn.exceptions import ConvergenceWarning
@@ -151,34 +150,6 @@ def _run(name, split, seed, params):
         "warned": [warned[m] for m in preds],
         "n_train": n_train,
     }
-
-
-def _parse_set(items):
-    """``name=value`` pairs as MultiTaskRegressor parameters."""
-    params = {}
-    for item in items:
-        name, value = item.split("=", 1)
-        try:
-            params[name] = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            params[name] = value
-    return params
-
-
-def _verdict(diffs):
-    """Mean paired difference, its 95% half-width (Student's t), and the verdict."""
-    diffs = np.asarray(diffs)
-    mean = diffs.mean()
-    if len(diffs) < 2 or np.all(diffs == mean):
-        half = 0.0
-    else:
-        sem = diffs.std(ddof=1) / np.sqrt(len(diffs))
-        half = stats.t.ppf(0.975, len(diffs) - 1) * sem
-    if mean - half > 0:
-        return mean, half, "ahead"
-    if mean + half < 0:
-        return mean, half, "behind"
-    return mean, half, "level"
 
 
 def _warm_up():
