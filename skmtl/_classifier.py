@@ -110,32 +110,7 @@ class MultiTaskClassifier(ClassifierMixin, MultiTaskEstimator):
         random_state=None,
         **kwargs,
     ):
-        self.class_weight = class_weight
-        self._set_common(
-            trunk=trunk,
-            task_weights=task_weights,
-            loss_weighting=loss_weighting,
-            missing_label=missing_label,
-            max_epochs=max_epochs,
-            tol=tol,
-            n_iter_no_change=n_iter_no_change,
-            early_stopping=early_stopping,
-            batch_size=batch_size,
-            lr=lr,
-            optimizer=optimizer,
-            lr_schedule=lr_schedule,
-            augment=augment,
-            validation_fraction=validation_fraction,
-            callbacks=callbacks,
-            device=device,
-            dtype=dtype,
-            mixed_precision=mixed_precision,
-            compile=compile,
-            warm_start=warm_start,
-            verbose=verbose,
-            random_state=random_state,
-            routed=kwargs,
-        )
+        self._store_params(locals())
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

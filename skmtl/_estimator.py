@@ -197,83 +197,16 @@ class MultiTaskEstimator(
         random_state=None,
         **kwargs,
     ):
-        self.tasks = tasks
-        self._set_common(
-            trunk=trunk,
-            task_weights=task_weights,
-            loss_weighting=loss_weighting,
-            missing_label=missing_label,
-            max_epochs=max_epochs,
-            tol=tol,
-            n_iter_no_change=n_iter_no_change,
-            early_stopping=early_stopping,
-            batch_size=batch_size,
-            lr=lr,
-            optimizer=optimizer,
-            lr_schedule=lr_schedule,
-            augment=augment,
-            validation_fraction=validation_fraction,
-            callbacks=callbacks,
-            device=device,
-            dtype=dtype,
-            mixed_precision=mixed_precision,
-            compile=compile,
-            warm_start=warm_start,
-            verbose=verbose,
-            random_state=random_state,
-            routed=kwargs,
-        )
+        self._store_params(locals())
 
-    def _set_common(
-        self,
-        trunk,
-        task_weights,
-        loss_weighting,
-        missing_label,
-        max_epochs,
-        tol,
-        n_iter_no_change,
-        early_stopping,
-        batch_size,
-        lr,
-        optimizer,
-        lr_schedule,
-        augment,
-        validation_fraction,
-        callbacks,
-        device,
-        dtype,
-        mixed_precision,
-        compile,
-        warm_start,
-        verbose,
-        random_state,
-        routed,
-    ):
-        """Store the parameters every estimator of tasks has, and the routed
-        ones."""
-        self.trunk = trunk
-        self.task_weights = task_weights
-        self.loss_weighting = loss_weighting
-        self.missing_label = missing_label
-        self.max_epochs = max_epochs
-        self.tol = tol
-        self.n_iter_no_change = n_iter_no_change
-        self.early_stopping = early_stopping
-        self.batch_size = batch_size
-        self.lr = lr
-        self.optimizer = optimizer
-        self.lr_schedule = lr_schedule
-        self.augment = augment
-        self.validation_fraction = validation_fraction
-        self.callbacks = callbacks
-        self.device = device
-        self.dtype = dtype
-        self.mixed_precision = mixed_precision
-        self.compile = compile
-        self.warm_start = warm_start
-        self.verbose = verbose
-        self.random_state = random_state
+    def _store_params(self, params):
+        """Store an ``__init__``'s parameters as given, as scikit-learn's
+        estimators do, and the routed ones of its ``**kwargs``; ``params`` is
+        the ``__init__``'s ``locals()``, so that each estimator lists its
+        parameters once, in its signature."""
+        params = {k: v for k, v in params.items() if k not in ("self", "__class__")}
+        routed = params.pop("kwargs")
+        vars(self).update(params)
         self._set_routed(routed)
 
     def __sklearn_tags__(self):

@@ -111,33 +111,7 @@ class MultiTaskRegressor(RegressorMixin, MultiTaskEstimator):
         random_state=None,
         **kwargs,
     ):
-        self.loss = loss
-        self.target_scaling = target_scaling
-        self._set_common(
-            trunk=trunk,
-            task_weights=task_weights,
-            loss_weighting=loss_weighting,
-            missing_label=missing_label,
-            max_epochs=max_epochs,
-            tol=tol,
-            n_iter_no_change=n_iter_no_change,
-            early_stopping=early_stopping,
-            batch_size=batch_size,
-            lr=lr,
-            optimizer=optimizer,
-            lr_schedule=lr_schedule,
-            augment=augment,
-            validation_fraction=validation_fraction,
-            callbacks=callbacks,
-            device=device,
-            dtype=dtype,
-            mixed_precision=mixed_precision,
-            compile=compile,
-            warm_start=warm_start,
-            verbose=verbose,
-            random_state=random_state,
-            routed=kwargs,
-        )
+        self._store_params(locals())
 
     def _make_tasks(self, n_tasks):
         losses = self.loss if isinstance(self.loss, list) else [self.loss] * n_tasks
