@@ -65,6 +65,7 @@ from ._targets import (
 )
 from ._warm_start import check_structure, update_net
 from .augmentation import ImageAugmentation
+from .metrics import task_score
 from .tasks import make_tasks
 from .weighting import NAMES, LossWeighting
 
@@ -587,8 +588,6 @@ class MultiTaskEstimator(
         -------
         score : float
         """
-        from .metrics import task_score
-
         Y, Y_pred = self._true_and_predicted(X, y)
         return float(
             np.mean(

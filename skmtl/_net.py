@@ -697,9 +697,7 @@ class MultiTaskNet(NeuralNet):
         """
         n_tasks = len(self.task_names)
         for t, (name, task) in enumerate(zip(self.task_names, self._task_kinds)):
-            mean, weight, first, count, *more = values[t : len(values) : n_tasks][
-                : self._n_blocks
-            ]
+            mean, weight, first, count, *more = values[t::n_tasks][: self._n_blocks]
             if weight > 0:
                 sums = (first, *more) if more else (first, 0.0, 0.0)
                 yield (

@@ -17,7 +17,6 @@ __all__ = [
     "check_tasks_train",
     "class_weights",
     "per_task_class_weight",
-    "encode_targets",
     "fit_targets",
     "encode_classes",
     "Targets",
@@ -304,52 +303,6 @@ def missing_mask(column, missing_label):
             )
         return np.zeros(len(column), dtype=bool)
     return np.asarray(column == missing_label, dtype=bool)
-
-
-def encode_targets(Y, names, missing_label=None, classes=None):
-    """Check each task's labels and encode them as class indices.
-
-    Parameters
-    ----------
-    Y : ndarray of shape (n_samples, n_tasks)
-        Labels, one task per column.
-
-    names : list of str
-        Task names, for the error messages.
-
-    missing_label : scalar, default=None
-        Marker of a missing label, see :func:`missing_mask`; it must pass
-        :func:`check_missing_label`.
-
-    classes : list of ndarray, default=None
-        Known classes of each task (when training goes on); labels outside them
-        are an error. ``None`` takes each task's sorted unique labels.
-
-    Returns
-    -------
-    classes : list of ndarray
-        The classes of each task, without the marker.
-
-    codes : ndarray of shape (n_samples, n_tasks), dtype=int64
-        Index of each label in its task's classes; -1 where it is missing.
-
-    Raises
-    ------
-    ValueError
-        If ``missing_label`` is not a scalar, or a task has NaN, None or NA
-        labels that it does not mark, no labels, a single class, labels that
-        are not classes, or labels outside ``classes``.
-    """
-    check_missing_label(missing_label)
-    check_missing_marked(Y, names, missing_label)
-    codes = np.full(Y.shape, -1, dtype=np.int64)
-    found = []
-    for t, (name, column) in enumerate(zip(names, Y.T)):
-        missing = missing_mask(column, missing_label)
-        known = None if classes is None else classes[t]
-        task_classes, codes[:, t] = encode_classes(column, missing, name, known)
-        found.append(task_classes)
-    return found, codes
 
 
 def encode_classes(column, missing, name, classes=None):

@@ -381,14 +381,15 @@ class PerTaskStopping(Callback):
     dropped: at most one copy of the network per task. An epoch is a miss
     for a task unless its score beats the task's best by more than
     ``threshold``; training stops when every task has had more than
-    ``patience`` misses in a row. With a single task this is
-    :class:`ToleranceStopping` with ``load_best``.
+    ``patience`` misses in a row. The net itself keeps the last epoch's
+    weights; only the snapshots answer at predict.
 
     Parameters
     ----------
     patience : int or float, default=10
-        Misses in a row before a task stops counting; ``float("inf")`` never
-        stops (each task still keeps its best epoch).
+        Training stops once every task has had more misses in a row than
+        this; ``float("inf")`` never stops (each task still keeps its best
+        epoch).
 
     threshold : float, default=1e-4
         The improvement that resets a task's misses.

@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, clone
 
+from ._targets import class_weights, encode_classes
+
 __all__ = ["Classification", "Regression", "Task"]
 
 # The losses of a regression task: each maps outputs and targets of the same
@@ -73,8 +75,9 @@ class Task(BaseEstimator):
         task : Task
             A fitted clone of this task.
 
-        values : ndarray of shape (n_samples,), dtype=float64
-            What the net trains on; 0 or -1 where the label is missing.
+        values : ndarray of shape (n_samples,)
+            What the net trains on: int64 class indices, -1 where the label is
+            missing, or float64 scaled targets, 0 where missing.
         """
         raise NotImplementedError
 
@@ -208,9 +211,7 @@ class Classification(Task):
         self.class_weight = class_weight
         self.label_smoothing = label_smoothing
 
-    def encode(self, labels, missing, name, fitted=None, sample_weight=None):
-        from ._targets import encode_classes
-
+    def _check_params(self, name):
         smoothing = self.label_smoothing
         if smoothing is not None and not (
             isinstance(smoothing, (int, float, np.number))
@@ -221,14 +222,15 @@ class Classification(Task):
                 f"Task {name!r}: label_smoothing must be a number in [0, 1) or "
                 f"None; got {smoothing!r}."
             )
+
+    def encode(self, labels, missing, name, fitted=None, sample_weight=None):
+        self._check_params(name)
         task = clone(self)
         known = None if fitted is None else fitted.classes_
         task.classes_, codes = encode_classes(labels, missing, name, known)
         return task, codes
 
     def row_weights(self, values, missing, sample_weight, name):
-        from ._targets import class_weights
-
         codes = values.astype(np.int64)
         (per_class,) = class_weights(
             self.class_weight, [self.classes_], codes[:, None], [name], sample_weight
@@ -342,15 +344,13 @@ class Regression(Task):
     def encode(self, labels, missing, name, fitted=None, sample_weight=None):
         self._check_params(name)
         present = labels[~missing]
-        if present.dtype == object or present.dtype.kind not in "biuf":
-            try:
-                present = present.astype(np.float64)
-            except (TypeError, ValueError):
-                raise ValueError(
-                    f"Task {name!r} is a regression task, but its targets are not "
-                    f"numbers: {present[:3].tolist()} ..."
-                ) from None
-        present = present.astype(np.float64)
+        try:
+            present = present.astype(np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"Task {name!r} is a regression task, but its targets are not "
+                f"numbers: {present[:3].tolist()} ..."
+            ) from None
         if present.size == 0:
             raise ValueError(f"Task {name!r} has no targets: every one is missing.")
         if not np.isfinite(present).all():

@@ -437,27 +437,31 @@ class GradientAggregation(_PerBatchWeights):
         return [1.0 / n_tasks] * n_tasks
 
     def backward(self, task_losses, net):
-        shared = shared_parameters(_trunk(net))
+        trunk = _trunk(net)
+        shared = shared_parameters(trunk)
         present = task_losses.present
         active = [t for t, here in enumerate(present.tolist()) if here]
         if not active:
             return task_losses.losses.sum().detach()
         autojac = _autojac()
         losses = [task_losses.losses[t] for t in active]
-        # Each task's own parameters: all those its loss reaches but the
-        # shared ones, the trunk's own too (an MMoE's gates, which the
-        # trunk's output depends on: torchjd's default, the parameters
-        # that the features do not depend on, would leave them untrained).
+        tasks_params = None  # torchjd's: those the features do not depend on
         kept = set(shared)
+        if any(p.requires_grad and p not in kept for p in trunk.parameters()):
+            # A trunk with parameters of each task's own (an MMoE's gates),
+            # which the features depend on and torchjd's default would leave
+            # untrained: each task's are all those its loss reaches but the
+            # shared ones. A walk of the graph per task, so only here.
+            tasks_params = [
+                [p for p in _leaves(loss) if p not in kept] for loss in losses
+            ]
         autojac.mtl_backward(
             losses,
             # (n, width), or (n, n_tasks, width) from a trunk that gives each
             # task its own: the Jacobian's rows are the tasks' gradients on
             # the shared parameters through all of it.
             features=self._features,
-            tasks_params=[
-                [p for p in _leaves(loss) if p not in kept] for loss in losses
-            ],
+            tasks_params=tasks_params,
             shared_params=shared,
             # The heads of tasks with the same number of classes are one
             # layer: each task's backward walks it.

@@ -9,11 +9,32 @@ from skmtl._targets import (
     check_missing_marked,
     check_task_names,
     class_weights,
-    encode_targets,
+    fit_targets,
     missing_mask,
     scarce_validation_classes,
     task_names,
 )
+from skmtl.tasks import Classification
+
+
+def encode_targets(Y, names, missing_label=None, classes=None):
+    """Each task's classes and codes, as fit_targets gives them for
+    classification tasks (with ``classes``, those of an earlier fit)."""
+    fitted = None
+    if classes is not None:
+        fitted = [Classification() for _ in classes]
+        for task, task_classes in zip(fitted, classes):
+            task.classes_ = task_classes
+    targets = fit_targets(
+        Y,
+        [Classification() for _ in names],
+        names,
+        missing_label,
+        None,
+        np.float32,
+        fitted=fitted,
+    )
+    return [task.classes_ for task in targets.tasks], targets.values
 
 
 @pytest.mark.parametrize(
