@@ -195,6 +195,8 @@ def test_zero_weighted_rows_are_dropped_rows_and_memmaps_train(data, tmp_path):
     X, Y = data
     weights = np.where(np.arange(len(X)) % 4 == 0, 0.0, 1.0)
     kept = weights > 0
+    # Rows of weight 0 are left out before batching: both fits see the same
+    # batches, so their float32 results are the same bits on any CPU.
     weighted = _fit(X, Y, max_epochs=3).fit(X, Y, sample_weight=weights)
     dropped = _fit(X[kept], Y[kept], max_epochs=3)
     np.testing.assert_array_equal(weighted.predict(X), dropped.predict(X))
@@ -231,7 +233,9 @@ def _per_task(X, Y, **params):
 
 def test_each_task_answers_from_its_own_best_epoch(digits):
     """Exactly: task t's predictions are those of the same net trained for
-    best_epoch_[t] epochs, on the same rows with the same seed."""
+    best_epoch_[t] epochs, on the same rows with the same seed. Equal bits in
+    float32 too: both fits run the same operations on the same batches, in
+    one process, so they round alike on any CPU."""
     X, Y = digits
     clf = _per_task(X, Y)
     history = clf.net_.history

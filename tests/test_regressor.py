@@ -193,7 +193,8 @@ def test_uncertainty_weighting_is_twice_kendalls_regression_form():
 def test_sample_weights_weigh_rows(data):
     X, Y = data
     weights = np.r_[np.zeros(100), np.ones(100)]
-    weighted = _fit(X, Y, max_epochs=3).set_params().fit(X, Y, sample_weight=weights)
+    weighted = MultiTaskRegressor(**{**_FAST, "max_epochs": 3})
+    weighted.fit(X, Y, sample_weight=weights)
     dropped = _fit(X[100:], Y[100:], max_epochs=3)
     assert weighted.tasks_[1].mean_ == pytest.approx(dropped.tasks_[1].mean_)
 
