@@ -594,7 +594,7 @@ class TaskPrintLog(PrintLog):
 
     def initialize(self):
         super().initialize()
-        self._task_names = []
+        self._task_names, self._score_names = [], []
         return self
 
     def on_epoch_end(self, net, **kwargs):
@@ -603,8 +603,13 @@ class TaskPrintLog(PrintLog):
             # the first row printed (a warm fit with verbose=1).
             return
         self._task_names = list(getattr(net, "task_names", None) or [])
-        tasks = getattr(net, "_task_kinds", None) or []
-        self._score_names = [task.score_name for task in tasks]
+        # A net of another kind than MultiTaskNet: classification tasks.
+        tasks = getattr(net, "_task_kinds", None)
+        self._score_names = (
+            [task.score_name for task in tasks]
+            if tasks
+            else ["acc"] * len(self._task_names)
+        )
         super().on_epoch_end(net, **kwargs)
 
     def _task_columns(self, keys):
@@ -612,9 +617,10 @@ class TaskPrintLog(PrintLog):
         names = self._task_names
         if not 2 <= len(names) <= self.max_task_columns:
             return []
-        kinds = getattr(self, "_score_names", None) or ["acc"] * len(names)
         columns = {
-            prefix: [f"{prefix}_{kind}_{t}" for kind, t in zip(kinds, names)]
+            prefix: [
+                f"{prefix}_{score}_{t}" for score, t in zip(self._score_names, names)
+            ]
             for prefix in ("valid", "train")
         }
         prefix = "valid" if all(k in keys for k in columns["valid"]) else "train"
