@@ -65,6 +65,12 @@ def main(argv=None):
     parser.add_argument("--data-home", help="folder holding FashionMNIST/raw/")
     parser.add_argument("--output", type=Path, default=Path("study_results"))
     parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the seeds of the study in --output (one of the same settings, "
+        "each seed saved as it ends) and train only the seeds after them",
+    )
+    parser.add_argument(
         "--quick", action="store_true", help="2 seeds, 2 epochs, 2000 images, small net"
     )
     args = parser.parse_args(argv)
@@ -73,6 +79,17 @@ def main(argv=None):
         k: v if getattr(args, k) is None else getattr(args, k)
         for k, v in defaults.items()
     }
+    results = args.output / "results.json"
+    previous = None
+    if args.resume and results.exists():
+        previous = json.loads(results.read_text())
+    args.output.mkdir(parents=True, exist_ok=True)
+
+    def save(study):
+        # Each finished seed is written at once: an interrupted study loses
+        # only the seed it was training (and --resume goes on from there).
+        with open(results, "w") as f:
+            json.dump(study, f, indent=1)
 
     study = run_study(
         **chosen,
@@ -86,11 +103,11 @@ def main(argv=None):
         lr=args.lr,
         device=args.device,
         data_home=args.data_home,
+        previous=previous,
+        on_run=save,
     )
     summary = summarize(study)
-    args.output.mkdir(parents=True, exist_ok=True)
-    with open(args.output / "results.json", "w") as f:
-        json.dump({**study, "summary": summary}, f, indent=1)
+    save({**study, "summary": summary})
     table = to_markdown(study, summary)
     (args.output / "results.md").write_text(table)
     plots = plot_study(study, args.output)

@@ -113,6 +113,8 @@ def run_study(
     device="cpu",
     data_home=None,
     progress=True,
+    previous=None,
+    on_run=None,
 ):
     """Train and test the multi-task and single-task nets over several seeds.
 
@@ -176,6 +178,16 @@ def run_study(
     progress : bool, default=True
         Whether to show a progress bar with an ETA over all epochs.
 
+    previous : dict, default=None
+        A study returned earlier (or read from its ``results.json``) with the
+        same settings but perhaps fewer seeds, such as one that was
+        interrupted: its runs are kept and only the seeds after them trained.
+
+    on_run : callable, default=None
+        Called with the study so far (the dict returned, with the runs done)
+        after each seed, as the command line uses it to save every finished
+        seed of a long study.
+
     Returns
     -------
     study : dict
@@ -210,10 +222,11 @@ def run_study(
     )
 
     mtl_nets = mtl_models(sharing, selection)
-    runs = []
-    total = seeds * (len(mtl_nets) + 2) * epochs
+    test_targets = {task: encode_labels(Y_test[:, i]) for i, task in enumerate(TASKS)}
+    runs = [] if previous is None else _runs_to_keep(previous, config, test_targets)
+    total = (seeds - len(runs)) * (len(mtl_nets) + 2) * epochs
     with tqdm(total=total, unit="epoch", disable=not progress) as bar:
-        for seed in range(seeds):
+        for seed in range(len(runs), seeds):
             settings = dict(
                 architecture=architecture,
                 recipe=recipe,
@@ -273,8 +286,37 @@ def run_study(
                     task: encode_labels(pred) for task, pred in by_task.items()
                 }
             runs.append(run)
-    test_targets = {task: encode_labels(Y_test[:, i]) for i, task in enumerate(TASKS)}
+            if on_run is not None:
+                on_run({"config": config, "test_targets": test_targets, "runs": runs})
     return {"config": config, "test_targets": test_targets, "runs": runs}
+
+
+def _runs_to_keep(previous, config, test_targets):
+    """The runs of an earlier study that this one continues, checked to be of
+    its settings and test images."""
+    differ = sorted(
+        key
+        for key in {*config, *previous["config"]} - {"seeds"}
+        if previous["config"].get(key) != config.get(key)
+    )
+    if differ:
+        raise ValueError(
+            "The previous study has other settings than this one: "
+            + ", ".join(
+                f"{key} {previous['config'].get(key)!r} (now {config.get(key)!r})"
+                for key in differ
+            )
+            + "."
+        )
+    if previous["test_targets"] != test_targets:
+        raise ValueError("The previous study was tested on other images.")
+    runs = list(previous["runs"])
+    if len(runs) > config["seeds"]:
+        raise ValueError(
+            f"The previous study has {len(runs)} seeds, more than the "
+            f"{config['seeds']} asked for."
+        )
+    return runs
 
 
 def encode_labels(labels):

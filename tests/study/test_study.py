@@ -165,3 +165,74 @@ def test_the_study_compares_sharing_and_selection(tmp_path, fashion_mnist_home):
     assert models == expected
     with pytest.raises(SystemExit):
         main(["--sharing", "hard,ple"])
+
+
+def _without_times(runs):
+    return [
+        {
+            model: (
+                {k: v for k, v in result.items() if k != "train_seconds"}
+                if isinstance(result, dict)
+                else result  # the seed
+            )
+            for model, result in run.items()
+        }
+        for run in runs
+    ]
+
+
+def test_a_resumed_study_keeps_its_seeds_and_trains_the_rest_alike(
+    tmp_path, fashion_mnist_home
+):
+    argv = ["--quick", "--epochs", "1", "--train-size", "600"]
+    argv += ["--data-home", str(fashion_mnist_home)]
+    whole, resumed = tmp_path / "whole", tmp_path / "resumed"
+    main([*argv, "--seeds", "2", "--output", str(whole)])
+    main([*argv, "--seeds", "1", "--output", str(resumed)])
+    first = json.loads((resumed / "results.json").read_text())
+    main([*argv, "--seeds", "2", "--resume", "--output", str(resumed)])
+    expected = json.loads((whole / "results.json").read_text())
+    results = json.loads((resumed / "results.json").read_text())
+    # Seed 0 is the first study's, its time included; seed 1, trained after
+    # resuming, is the seed 1 of an uninterrupted study.
+    assert results["runs"][0] == first["runs"][0]
+    assert _without_times(results["runs"]) == _without_times(expected["runs"])
+    assert results["config"] == expected["config"]
+    assert results["summary"]["accuracy"] == expected["summary"]["accuracy"]
+
+
+def test_an_interrupted_study_has_saved_its_finished_seeds(
+    tmp_path, fashion_mnist_home, monkeypatch
+):
+    from skmtl.study import _protocol
+
+    fit, calls = _protocol.MultiOutputClassifier.fit, []
+
+    def fit_until_the_second_seed(self, X, Y):
+        calls.append(len(calls))
+        if len(calls) == 2:  # seed 1's single-task nets, its last fit
+            raise KeyboardInterrupt
+        return fit(self, X, Y)
+
+    monkeypatch.setattr(
+        _protocol.MultiOutputClassifier, "fit", fit_until_the_second_seed
+    )
+    argv = ["--quick", "--epochs", "1", "--train-size", "600", "--seeds", "2"]
+    argv += ["--data-home", str(fashion_mnist_home), "--output", str(tmp_path)]
+    with pytest.raises(KeyboardInterrupt):
+        main(argv)
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert [run["seed"] for run in saved["runs"]] == [0]
+    assert saved["config"]["seeds"] == 2 and "summary" not in saved
+
+
+def test_a_study_resumes_only_one_of_its_settings(tmp_path, fashion_mnist_home):
+    argv = ["--quick", "--epochs", "1", "--train-size", "600", "--seeds", "1"]
+    argv += ["--data-home", str(fashion_mnist_home), "--output", str(tmp_path)]
+    main(argv)
+    with pytest.raises(
+        ValueError, match=r"other settings than this one: epochs 1 \(now 2\)"
+    ):
+        main([*argv, "--epochs", "2", "--resume"])
+    with pytest.raises(ValueError, match="has 1 seeds, more than the 0 asked for"):
+        main([*argv, "--seeds", "0", "--resume"])
