@@ -25,7 +25,7 @@ from .callbacks import (
     ToleranceStopping,
 )
 from .modules import CNN, MLP, MultiTaskModule
-from .trunks import CrossStitch, MMoE
+from .trunks import PLE, CrossStitch, MMoE
 from .weighting import make_loss_weighting
 
 __all__ = [
@@ -45,7 +45,13 @@ __all__ = [
     "validation_fraction",
 ]
 
-TRUNKS = {"mlp": MLP, "cnn": CNN, "mmoe": MMoE, "cross_stitch": CrossStitch}
+TRUNKS = {
+    "mlp": MLP,
+    "cnn": CNN,
+    "mmoe": MMoE,
+    "cross_stitch": CrossStitch,
+    "ple": PLE,
+}
 # The schedules lr_schedule names, as torch policies of FitLRScheduler.
 SCHEDULES = {
     "cosine": torch.optim.lr_scheduler.CosineAnnealingLR,

@@ -8,15 +8,16 @@ SHARED = {
     "parameters": """
     trunk : str, torch.nn.Module class or instance, default="mlp"
         The part of the network before the heads: ``"mlp"``, ``"cnn"``,
-        ``"mmoe"``, ``"cross_stitch"``, or a module. ``"mlp"`` is a
+        ``"mmoe"``, ``"cross_stitch"``, ``"ple"``, or a module. ``"mlp"`` is a
         :class:`~skmtl.modules.MLP`, ``"cnn"`` a :class:`~skmtl.modules.CNN`
         reading each row as an image: one representation shared by every
         task (hard sharing). ``"mmoe"`` is a :class:`~skmtl.trunks.MMoE`
         (shared experts, a gate per task), ``"cross_stitch"`` a
         :class:`~skmtl.trunks.CrossStitch` (a column per task, mixed after
-        each layer): one representation per task (soft sharing), on images
-        too with ``trunk__backbone="cnn"``. All get ``in_features`` from the
-        data, the last two ``n_tasks`` too. A module class is instantiated
+        each layer), ``"ple"`` a :class:`~skmtl.trunks.PLE` (each task's
+        experts and shared ones, in levels): one representation per task
+        (soft sharing), on images too with ``trunk__backbone="cnn"``. All get
+        ``in_features`` from the data, the last three ``n_tasks`` too. A module class is instantiated
         with the ``trunk__*`` parameters, and ``in_features`` and ``n_tasks``
         when its ``__init__`` takes parameters of those names; an instance is
         copied at fit. Any trunk must map ``(n, n_features)`` float tensors to

@@ -7,15 +7,18 @@ n_tasks, width)``, built from parameters that the tasks share in part:
 - :class:`MMoE`, a multi-gate mixture of experts: shared experts, and one
   gate per task that mixes them;
 - :class:`CrossStitch`, one column per task, the columns' activations mixed
-  after each layer by learned cross-stitch units.
+  after each layer by learned cross-stitch units;
+- :class:`PLE`, progressive layered extraction: each task's experts beside
+  shared ones, a gate per task over its own and the shared, in levels.
 
 Each takes ``in_features`` and ``n_tasks``, which the estimators fill in from
-the data (``trunk="mmoe"``, ``trunk="cross_stitch"``, with ``trunk__*`` for the
-other parameters), and says which of its parameters are shared by the tasks,
-:meth:`~MMoE.shared_parameters`: those on which the gradient aggregators of
-:mod:`skmtl.weighting` resolve conflicts, where GradNorm measures gradients and
-where :class:`~skmtl.TaskGradientSimilarity` compares them. A trunk of your own
-may define the method too; without it, all of a trunk's parameters are shared.
+the data (``trunk="mmoe"``, ``trunk="cross_stitch"``, ``trunk="ple"``, with
+``trunk__*`` for the other parameters), and says which of its parameters are
+shared by the tasks, :meth:`~MMoE.shared_parameters`: those on which the
+gradient aggregators of :mod:`skmtl.weighting` resolve conflicts, where
+GradNorm measures gradients and where :class:`~skmtl.TaskGradientSimilarity`
+compares them. A trunk of your own may define the method too; without it, all
+of a trunk's parameters are shared.
 """
 
 import torch
@@ -31,7 +34,7 @@ from .modules import (
     _is_positive_int,
 )
 
-__all__ = ["CrossStitch", "MMoE", "shared_parameters"]
+__all__ = ["CrossStitch", "MMoE", "PLE", "shared_parameters"]
 
 _BACKBONES = {"cnn": CNN}
 
@@ -431,6 +434,238 @@ class CrossStitch(nn.Module):
         """
         backbones = [] if self.backbones is None else self.backbones.parameters()
         return [*self.stitches, *backbones, *self.layers.parameters()]
+
+
+class PLE(nn.Module):
+    """Progressive layered extraction (Tang et al., RecSys 2020).
+
+    Each level holds ``n_task_experts`` experts of each task's own and
+    ``n_shared_experts`` shared ones, each an :class:`~skmtl.modules.MLP` (the
+    first level's after its own backbone, where there is one). Task ``t``'s
+    gate mixes its own experts and the shared ones, and a shared gate mixes
+    every expert for the next level's shared experts::
+
+        h_t = sum_e g_t(x_t)[e] * expert_e(...)      # e: t's own and shared
+        h_s = sum_e g_s(x_s)[e] * expert_e(...)      # e: every expert
+
+    where each task's experts read that task's input ``x_t`` (the previous
+    level's ``h_t``, the rows at the first level), the shared experts and the
+    gates read the shared input ``x_s`` (the previous ``h_s``, or the rows), and
+    the last level has no shared gate: its ``h_t`` are the representations.
+    With one level this is the customized gate control (CGC) of the paper;
+    with no experts of the tasks' own, one level is an :class:`MMoE`.
+
+    Parameters
+    ----------
+    in_features : int
+        Number of input features.
+
+    n_tasks : int
+        Number of tasks; the estimators set it.
+
+    n_levels : int, default=1
+        Number of extraction levels, at least 1 (1: CGC).
+
+    n_task_experts : int, default=1
+        Experts of each task's own per level, at least 0.
+
+    n_shared_experts : int, default=1
+        Shared experts per level, at least 1.
+
+    expert_units : tuple of int, default=(100,)
+        Widths of each expert's dense layers, each at least 1; empty only with
+        a backbone and one level, the backbone's features then the experts'
+        outputs.
+
+    activation : str or torch.nn.Module class, default="relu"
+        Activation after each dense layer, as in :class:`~skmtl.modules.MLP`.
+
+    dropout : float, default=0.0
+        Dropout after each dense layer of the experts, in ``[0, 1)``.
+
+    backbone : {"cnn"}, torch.nn.Module class or None, default=None
+        A module each first-level expert starts with, of its own, as in
+        :class:`MMoE`; the gates read the input rows as they are.
+
+    backbone_params : dict, default=None
+        Parameters of the backbone, as in :class:`MMoE`.
+
+    Attributes
+    ----------
+    experts : torch.nn.ModuleList of torch.nn.ModuleList
+        Each level's experts: task 0's, task 1's, ..., then the shared ones.
+
+    task_gates : torch.nn.ModuleList of torch.nn.Linear or StackedLinear
+        Each level's gates of the tasks, of ``n_task_experts +
+        n_shared_experts`` outputs each: one :class:`torch.nn.Linear` of every
+        task's outputs at the first level (they read the same rows), one
+        :class:`~skmtl.modules.StackedLinear` after.
+
+    shared_gates : torch.nn.ModuleList of torch.nn.Linear
+        The shared gate of each level but the last.
+
+    out_features : int
+        Width of each task's representation.
+
+    input_shape : tuple of int
+        The images' shape, with a ``"cnn"`` backbone only.
+
+    Raises
+    ------
+    ValueError
+        If ``n_tasks``, ``n_levels`` or ``n_shared_experts`` is not a positive
+        int, ``n_task_experts`` not a non-negative one, a width is not
+        positive, ``dropout`` is outside ``[0, 1)``, or an expert would have
+        no layer.
+
+    Notes
+    -----
+    ``forward`` maps ``(n, in_features)`` to ``(n, n_tasks, out_features)``.
+    A level holds ``n_tasks * n_task_experts + n_shared_experts`` experts.
+    The parameters shared by the tasks (:meth:`shared_parameters`) are those
+    that more than one task's loss reaches: the shared experts, and every
+    expert below the last level through the shared gates.
+
+    References
+    ----------
+    H. Tang, J. Liu, M. Zhao and X. Gong, "Progressive layered extraction
+    (PLE): a novel multi-task learning (MTL) model for personalized
+    recommendations", RecSys 2020.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skmtl.trunks import PLE
+    >>> trunk = PLE(in_features=8, n_tasks=3, n_levels=2, expert_units=(16,))
+    >>> trunk(torch.zeros(5, 8)).shape
+    torch.Size([5, 3, 16])
+    >>> [len(level) for level in trunk.experts]  # 3 tasks' own, 1 shared
+    [4, 4]
+    """
+
+    def __init__(
+        self,
+        in_features,
+        n_tasks,
+        n_levels=1,
+        n_task_experts=1,
+        n_shared_experts=1,
+        expert_units=(100,),
+        activation="relu",
+        dropout=0.0,
+        backbone=None,
+        backbone_params=None,
+    ):
+        super().__init__()
+        _check_n_tasks(n_tasks, "PLE")
+        for name, value in (
+            ("n_levels", n_levels),
+            ("n_shared_experts", n_shared_experts),
+        ):
+            if not _is_positive_int(value):
+                raise ValueError(f"PLE {name} must be a positive int; got {value!r}.")
+        if not (n_task_experts == 0 or _is_positive_int(n_task_experts)):
+            raise ValueError(
+                "PLE n_task_experts must be a non-negative int; got "
+                f"{n_task_experts!r}."
+            )
+        expert_units = _check_widths("expert_units", expert_units, "(100,)", "PLE")
+        _check_dropout(dropout, "PLE")
+        n_experts = n_tasks * n_task_experts + n_shared_experts
+        experts, width = [], in_features
+        for level in range(n_levels):
+            level_experts = []
+            for _ in range(n_experts):
+                body = None
+                if level == 0:
+                    body = _backbone(backbone, backbone_params, in_features, "PLE")
+                if body is None and not expert_units:
+                    raise ValueError(
+                        "PLE expert_units must hold at least one width without a "
+                        "backbone or above the first level; got (): those "
+                        "experts would be the identity."
+                    )
+                start = width if body is None else body.out_features
+                dense = MLP(start, expert_units, activation, dropout)
+                level_experts.append(
+                    dense if body is None else nn.Sequential(body, dense)
+                )
+                if isinstance(body, CNN):
+                    self.input_shape = body.input_shape
+            experts.append(nn.ModuleList(level_experts))
+            width = dense.out_features
+        self.experts = nn.ModuleList(experts)
+        gate_width = n_task_experts + n_shared_experts
+        self.task_gates = nn.ModuleList(
+            [nn.Linear(in_features, n_tasks * gate_width)]
+            + [
+                StackedLinear([nn.Linear(width, gate_width) for _ in range(n_tasks)])
+                for _ in range(n_levels - 1)
+            ]
+        )
+        self.shared_gates = nn.ModuleList(
+            nn.Linear(in_features if level == 0 else width, n_experts)
+            for level in range(n_levels - 1)
+        )
+        self.n_tasks = n_tasks
+        self.n_levels = n_levels
+        self.n_task_experts = n_task_experts
+        self.n_shared_experts = n_shared_experts
+        self.out_features = width
+
+    def forward(self, X):
+        T, k, n = self.n_tasks, self.n_task_experts, len(X)
+        tasks = shared = X  # each task's input, (n, T, w) after the first level
+        for level, experts in enumerate(self.experts):
+            common = torch.stack([expert(shared) for expert in experts[T * k :]], 1)
+            # Task t's gate weighs its own experts (the first k), then the
+            # shared ones, whose outputs are not copied for each task.
+            gates = self.task_gates[level](tasks).view(n, T, -1).softmax(-1)
+            new_tasks = gates[..., k:] @ common  # (n, T, s) @ (n, s, w)
+            every = common
+            if k:
+                own = [
+                    expert(tasks if level == 0 else tasks[:, e // k])
+                    for e, expert in enumerate(experts[: T * k])
+                ]
+                own = torch.stack(own, 1)  # (n, T * k, w), task by task
+                by_task = own.view(n, T, k, -1)
+                new_tasks = new_tasks + (gates[..., None, :k] @ by_task).squeeze(2)
+                every = torch.cat([own, common], 1)
+            if level < self.n_levels - 1:
+                weights = self.shared_gates[level](shared).softmax(-1)
+                shared = (weights[:, None] @ every).squeeze(1)
+            tasks = new_tasks
+        return tasks
+
+    def shared_parameters(self):
+        """The parameters shared by the tasks: those more than one task's loss
+        reaches.
+
+        Those are the shared experts; below the last level, every expert and
+        the shared gate (through the next level's shared experts); and below
+        the last two levels, the tasks' gates too where the tasks have experts
+        of their own (through those experts above, which the shared gate above
+        mixes).
+
+        Returns
+        -------
+        parameters : list of torch.nn.Parameter
+            Level by level, gates before experts, so that the last weight is
+            that of the last shared expert's last layer (where
+            :class:`~skmtl.weighting.GradNorm` measures gradients).
+        """
+        last, T, k = self.n_levels - 1, self.n_tasks, self.n_task_experts
+        parameters = []
+        for level, experts in enumerate(self.experts):
+            if level < last - 1 and k:
+                parameters += self.task_gates[level].parameters()
+            if level < last:
+                parameters += self.shared_gates[level].parameters()
+                parameters += experts.parameters()
+            else:
+                parameters += experts[T * k :].parameters()
+        return parameters
 
 
 def _near_identity(n_tasks):

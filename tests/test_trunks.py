@@ -1,4 +1,4 @@
-"""Soft-sharing trunks (skmtl.trunks): MMoE and cross-stitch."""
+"""Soft-sharing trunks (skmtl.trunks): MMoE, cross-stitch and PLE."""
 
 import pickle
 from types import SimpleNamespace
@@ -18,15 +18,16 @@ from skmtl import (
     TaskLosses,
 )
 from skmtl.modules import MLP, MultiTaskModule
-from skmtl.trunks import CrossStitch, MMoE, shared_parameters
+from skmtl.trunks import PLE, CrossStitch, MMoE, shared_parameters
 from skmtl.weighting import _last_shared_weight
 
-SOFT = ["mmoe", "cross_stitch"]
+SOFT = ["mmoe", "cross_stitch", "ple"]
 TRUNKS = ["mlp", *SOFT]
 SMALL = {
     "mlp": {"trunk__hidden_units": (16,)},
     "mmoe": {"trunk__n_experts": 2, "trunk__expert_units": (16,)},
     "cross_stitch": {"trunk__hidden_units": (16,)},
+    "ple": {"trunk__n_levels": 2, "trunk__expert_units": (16,)},
 }
 TRUSTED = ["skmtl._classifier.MultiTaskClassifier", "torch.optim.adam.Adam"]
 
@@ -57,7 +58,7 @@ def _count(parameters):
 # Shapes, errors, parameter counts
 
 
-@pytest.mark.parametrize("trunk", [MMoE, CrossStitch])
+@pytest.mark.parametrize("trunk", [MMoE, CrossStitch, PLE])
 @pytest.mark.parametrize("n_tasks", [1, 3])
 def test_one_representation_per_task(trunk, n_tasks):
     out = trunk(8, n_tasks)(torch.zeros(5, 8))
@@ -68,7 +69,7 @@ def test_one_representation_per_task(trunk, n_tasks):
     ]
 
 
-@pytest.mark.parametrize("trunk", [MMoE, CrossStitch])
+@pytest.mark.parametrize("trunk", [MMoE, CrossStitch, PLE])
 def test_a_trunk_for_another_number_of_tasks_is_named(trunk):
     name = trunk.__name__
     message = (
@@ -106,6 +107,22 @@ def test_trunk_parameters_are_routed(small):
         (MMoE, {"expert_units": (0,)}, r"MMoE expert_units must hold positive"),
         (MMoE, {"dropout": 1.0}, r"MMoE dropout must be a probability"),
         (CrossStitch, {"hidden_units": ()}, "CrossStitch hidden_units must hold at"),
+        (PLE, {"n_levels": 0}, "PLE n_levels must be a positive int; got 0"),
+        (PLE, {"n_shared_experts": 0}, "PLE n_shared_experts must be a positive"),
+        (PLE, {"n_task_experts": -1}, "PLE n_task_experts must be a non-negative"),
+        (PLE, {"n_task_experts": 1.5}, "PLE n_task_experts must be a non-negative"),
+        (PLE, {"expert_units": ()}, "PLE expert_units must hold at least one"),
+        (
+            PLE,
+            {
+                "expert_units": (),
+                "n_levels": 2,
+                "backbone": "cnn",
+                "backbone_params": {"channels": (2,), "pool_after": ()},
+            },
+            "PLE expert_units must hold at least one width without a backbone or "
+            "above the first level",
+        ),
         (CrossStitch, {"backbone": "resnet"}, "Unknown CrossStitch backbone 'resnet'"),
         (CrossStitch, {"backbone": 3}, "CrossStitch backbone must be 'cnn'"),
         (
@@ -128,6 +145,16 @@ def test_parameter_counts():
     # One stitch unit (T x T) after each of the two layers.
     assert _count(CrossStitch(d, T, (h, 50)).parameters()) == (
         T * (mlp + h * 50 + 50) + 2 * T * T
+    )
+    # Per level, T * k + s experts; gates of k + s outputs per task, and a
+    # shared one of T * k + s outputs below the last level.
+    k, s = 2, 1
+    upper = _count(MLP(h, (h,)).parameters())
+    assert _count(PLE(d, T, 2, k, s, (h,)).parameters()) == (
+        (T * k + s) * (mlp + upper)
+        + (d + 1) * T * (k + s)
+        + (h + 1) * T * (k + s)
+        + (d + 1) * (T * k + s)
     )
 
 
@@ -247,15 +274,89 @@ def test_cross_stitch_shares_everything_last_layer_last():
 # CNN backbones
 
 
-@pytest.mark.parametrize("trunk", [MMoE, CrossStitch])
+# PLE
+
+
+def _zero_gates(trunk):
+    with torch.no_grad():
+        for gate in [*trunk.task_gates, *trunk.shared_gates]:
+            gate.weight.zero_()
+            gate.bias.zero_()
+    return trunk
+
+
+def test_ple_with_even_gates_averages_each_tasks_own_and_the_shared_experts():
+    torch.manual_seed(0)
+    trunk = _zero_gates(PLE(8, 3, n_levels=2, n_task_experts=2, n_shared_experts=1))
+    trunk = trunk.double()
+    X = torch.randn(6, 8, dtype=torch.float64)
+    first, second = trunk.experts  # each: task 0's 2, task 1's 2, task 2's 2, shared
+    below = [expert(X) for expert in first]
+    shared = torch.stack(below).mean(0)  # the shared gate mixes all seven
+    out = trunk(X)
+    for t in range(3):
+        task = torch.stack([*below[2 * t : 2 * t + 2], below[6]]).mean(0)
+        above = [second[2 * t](task), second[2 * t + 1](task), second[6](shared)]
+        torch.testing.assert_close(out[:, t], torch.stack(above).mean(0))
+
+
+def test_cgc_without_experts_of_the_tasks_own_is_an_mmoe():
+    torch.manual_seed(0)
+    ple = PLE(8, 3, n_task_experts=0, n_shared_experts=4, expert_units=(5, 4))
+    mmoe = MMoE(8, 3, n_experts=4, expert_units=(5, 4))
+    for e in range(4):
+        mmoe.experts[e][0].load_state_dict(ple.experts[0][e].state_dict())
+    mmoe.gates.load_state_dict(ple.task_gates[0].state_dict())
+    X = torch.randn(6, 8)
+    torch.testing.assert_close(ple(X), mmoe(X))
+
+
+@pytest.mark.parametrize("n_levels", [1, 2, 3, 4])
+@pytest.mark.parametrize("n_task_experts", [0, 1, 2])
+def test_ple_shares_the_parameters_more_than_one_task_reaches(n_levels, n_task_experts):
+    torch.manual_seed(0)
+    trunk = PLE(8, 3, n_levels, n_task_experts, 2, expert_units=(5,)).double()
+    X = torch.randn(4, 8, dtype=torch.float64)
+    parameters = list(trunk.parameters())
+    reached = [  # each task's nonzero gradient, element by element
+        [
+            torch.zeros_like(p) if g is None else g != 0
+            for p, g in zip(
+                parameters,
+                torch.autograd.grad(
+                    trunk(X)[:, t].sum(), parameters, allow_unused=True
+                ),
+            )
+        ]
+        for t in range(3)
+    ]
+    # A parameter is shared when one of its elements has two tasks' gradients
+    # (the first gates, one tensor, give each task its own rows).
+    expected = [
+        p
+        for i, p in enumerate(parameters)
+        if (sum(reached[t][i].int() for t in range(3)) >= 2).any()
+    ]
+    assert {id(p) for p in shared_parameters(trunk)} == {id(p) for p in expected}
+    # Gates before experts: the last weight is the last shared expert's.
+    weights = [p for p in shared_parameters(trunk) if p.ndim == 2]
+    assert weights[-1] is trunk.experts[-1][-1].layers[0].weight
+
+
+@pytest.mark.parametrize("trunk", [MMoE, CrossStitch, PLE])
 def test_cnn_backbone_reads_rows_as_images(trunk):
     backbone_params = {"channels": (4,), "pool_after": ()}
     module = trunk(64, 2, backbone="cnn", backbone_params=backbone_params)
     assert module.input_shape == (1, 8, 8)
     assert module(torch.zeros(5, 64)).shape == (5, 2, 100)
-    parts = module.experts if trunk is MMoE else module.backbones
-    cnn = parts[0][0] if trunk is MMoE else parts[0]
-    assert len(parts) == (4 if trunk is MMoE else 2)  # experts, or columns
+    # The experts, the columns, or the first level's experts (one per task,
+    # one shared).
+    if trunk is CrossStitch:
+        parts, cnn = module.backbones, module.backbones[0]
+    else:
+        parts = module.experts if trunk is MMoE else module.experts[0]
+        cnn = parts[0][0]
+    assert len(parts) == {MMoE: 4, CrossStitch: 2, PLE: 3}[trunk]
     assert cnn.out_features == 4 * 6 * 6  # no dense layer
 
 
@@ -308,12 +409,13 @@ def _skops(clf, tmp_path):
     [
         ("mmoe", {}),
         ("cross_stitch", {}),
+        ("ple", {}),
         (
             "mmoe",
             {"trunk__backbone": "cnn", "trunk__backbone_params": {"channels": (2,)}},
         ),
     ],
-    ids=["mmoe", "cross_stitch", "mmoe-cnn"],
+    ids=["mmoe", "cross_stitch", "ple", "mmoe-cnn"],
 )
 def test_save_and_load(small, tmp_path, load, trunk, params):
     X, Y = small
@@ -356,6 +458,8 @@ def test_every_strategy_trains_each_trunk(small, trunk, loss_weighting):
         ("mlp", lambda trunk: trunk.layers[0].weight),
         ("mmoe", lambda trunk: trunk.experts[-1][-1].layers[0].weight),
         ("cross_stitch", lambda trunk: trunk.layers[-1].weight),
+        # The last level's shared expert.
+        ("ple", lambda trunk: trunk.experts[-1][-1].layers[0].weight),
     ],
 )
 def test_gradnorm_measures_the_last_shared_weight(small, trunk, where):

@@ -59,6 +59,7 @@ SHARING = {
     "hard": "hard sharing",
     "mmoe": "MMoE",
     "cross_stitch": "cross-stitch",
+    "ple": "PLE (CGC)",
 }
 # How a multi-task net picks its epoch: one for all tasks, by the mean
 # validation accuracy, or each task its own (early_stopping="per_task").
@@ -150,10 +151,11 @@ def run_study(
         with beta1 = 0.5 at a constant rate; ``"modern"``, batch norm, dropout,
         AdamW, a one-cycle rate, shifted images and label smoothing.
 
-    sharing : tuple of {"hard", "mmoe", "cross_stitch"}, default=("hard",)
+    sharing : tuple of {"hard", "mmoe", "cross_stitch", "ple"}, default=("hard",)
         The multi-task nets' trunks (see :data:`SHARING`): the architecture's
         trunk shared by both tasks, or soft sharing, each expert of a
-        multi-gate mixture or each task's column the architecture's CNN.
+        multi-gate mixture (or of a PLE: one of each task's own, one shared)
+        or each task's column the architecture's CNN.
 
     selection : tuple of {"shared", "per_task"}, default=("shared",)
         How each multi-task net keeps its epoch: the best mean validation
@@ -438,7 +440,7 @@ def _shared_as(sharing, params):
     rest = {k: v for k, v in params.items() if not k.startswith("trunk")}
     dense = cnn.pop("dense_units", (1024,))  # the CNN's default
     dropout = cnn.pop("dropout", 0.0)  # after the dense layers, as the CNN's
-    units = "expert_units" if sharing == "mmoe" else "hidden_units"
+    units = "hidden_units" if sharing == "cross_stitch" else "expert_units"
     return {
         **rest,
         "trunk": sharing,

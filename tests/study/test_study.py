@@ -129,7 +129,7 @@ def test_the_modern_recipe_runs_in_the_quick_study(tmp_path, fashion_mnist_home)
 
 
 @pytest.mark.parametrize("recipe", sorted(RECIPES))
-@pytest.mark.parametrize("sharing", ["mmoe", "cross_stitch"])
+@pytest.mark.parametrize("sharing", ["mmoe", "cross_stitch", "ple"])
 def test_soft_sharing_builds_the_architectures_experts_or_columns(sharing, recipe):
     clf = study_classifier(
         architecture="small", recipe=recipe, sharing=sharing, selection="per_task"
@@ -139,7 +139,9 @@ def test_soft_sharing_builds_the_architectures_experts_or_columns(sharing, recip
     assert params["trunk__backbone"] == "cnn"
     # The architecture's convolutions, then its dense layers.
     assert params["trunk__backbone_params"]["channels"] == (16, 32)
-    units = "trunk__expert_units" if sharing == "mmoe" else "trunk__hidden_units"
+    units = (
+        "trunk__hidden_units" if sharing == "cross_stitch" else "trunk__expert_units"
+    )
     assert params[units] == (128,)
     rng = np.random.RandomState(0)
     X = rng.uniform(size=(60, 784)).astype(np.float32)
@@ -164,7 +166,7 @@ def test_the_study_compares_sharing_and_selection(tmp_path, fashion_mnist_home):
     models = {d["model"] for d in results["summary"]["differences"]}
     assert models == expected
     with pytest.raises(SystemExit):
-        main(["--sharing", "hard,ple"])
+        main(["--sharing", "hard,mtan"])
 
 
 def _without_times(runs):
