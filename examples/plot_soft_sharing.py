@@ -112,5 +112,5 @@ for t, task in enumerate(tasks):
 # the largest gap, within the folds' spread). Soft sharing costs parameters:
 # the mixture of experts has about 3.6 times as many as the hard-shared net,
 # the PLE 3.5 times, the cross-stitch columns about 2.6 times (as many as the
-# three nets of one per task). The study of Fashion-MNIST (``python -m skmtl.study``) asks the
-# same question on images, over seeds.
+# three nets of one per task). The study of Fashion-MNIST (``python -m
+# skmtl.study``) asks the same question on images, over seeds.

@@ -17,13 +17,14 @@ SHARED = {
         each layer), ``"ple"`` a :class:`~skmtl.trunks.PLE` (each task's
         experts and shared ones, in levels): one representation per task
         (soft sharing), on images too with ``trunk__backbone="cnn"``. All get
-        ``in_features`` from the data, the last three ``n_tasks`` too. A module class is instantiated
-        with the ``trunk__*`` parameters, and ``in_features`` and ``n_tasks``
-        when its ``__init__`` takes parameters of those names; an instance is
-        copied at fit. Any trunk must map ``(n, n_features)`` float tensors to
-        ``(n, width)``, or to ``(n, n_tasks, width)``, one representation per
-        task; its ``shared_parameters()`` method, if it has one, says which
-        parameters the tasks share (:func:`skmtl.trunks.shared_parameters`).
+        ``in_features`` from the data, the last three ``n_tasks`` too. A
+        module class is instantiated with the ``trunk__*`` parameters, and
+        ``in_features`` and ``n_tasks`` when its ``__init__`` takes parameters
+        of those names; an instance is copied at fit. Any trunk must map
+        ``(n, n_features)`` float tensors to ``(n, width)``, or to ``(n,
+        n_tasks, width)``, one representation per task; its
+        ``shared_parameters()`` method, if it has one, says which parameters
+        the tasks share (:func:`skmtl.trunks.shared_parameters`).
 
     task_weights : array-like of shape (n_tasks,), default=None
         Fixed weight of each task's loss in the total loss. ``None`` gives every
