@@ -448,9 +448,9 @@ class PLE(nn.Module):
         h_t = sum_e g_t(x_t)[e] * expert_e(...)      # e: t's own and shared
         h_s = sum_e g_s(x_s)[e] * expert_e(...)      # e: every expert
 
-    where each task's experts read that task's input ``x_t`` (the previous
-    level's ``h_t``, the rows at the first level), the shared experts and the
-    gates read the shared input ``x_s`` (the previous ``h_s``, or the rows), and
+    where each task's experts and gate read that task's input ``x_t`` (the
+    previous level's ``h_t``, the rows at the first level), the shared experts
+    and gate the shared input ``x_s`` (the previous ``h_s``, or the rows), and
     the last level has no shared gate: its ``h_t`` are the representations.
     With one level this is the customized gate control (CGC) of the paper;
     with no experts of the tasks' own, one level is an :class:`MMoE`.
